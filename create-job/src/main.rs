@@ -1,0 +1,26 @@
+use create_job::CreateJob;
+use lambda_http::{service_fn, Request};
+use shared::config::{exit_at_init, CreateJobConfig, ProcessEnvironment};
+use shared::dynamodb::DynamoJobStore;
+use shared::ecs::EcsTaskLauncher;
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_http::Error> {
+    lambda_http::tracing::init_default_subscriber();
+    let config = CreateJobConfig::from_env(&ProcessEnvironment)
+        .unwrap_or_else(|err| exit_at_init("create-job", err));
+
+    let sdk = aws_config::load_from_env().await;
+    let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config.ecs)
+        .unwrap_or_else(|err| exit_at_init("create-job", err));
+    let handler = CreateJob::new(
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table),
+        launcher,
+        config.definitions,
+    );
+
+    lambda_http::run(service_fn(|request: Request| async {
+        Ok::<_, lambda_http::Error>(handler.handle(request).await)
+    }))
+    .await
+}

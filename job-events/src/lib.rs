@@ -1,0 +1,71 @@
+//! ECS "Task State Change" events from EventBridge → job status.
+
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use shared::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
+use shared::ports::{JobStore, StoreError};
+use shared::service::{apply_task_event, EventOutcome};
+
+/// Why an event was not processed. Each is returned to Lambda, which retries the event
+/// and then keeps it in the dead-letter queue: nothing is lost, nothing is written.
+#[derive(Debug, thiserror::Error)]
+pub enum EventError {
+    #[error("event is not an ECS Task State Change this service can read: {0}")]
+    Unparseable(#[from] serde_json::Error),
+    #[error("event has source {event_source:?} and detail-type {detail_type:?}; expected {SOURCE:?} / {DETAIL_TYPE:?}")]
+    UnexpectedKind {
+        event_source: String,
+        detail_type: String,
+    },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+pub struct JobEvents<S> {
+    store: S,
+}
+
+impl<S: JobStore> JobEvents<S> {
+    pub fn new(store: S) -> Self {
+        Self { store }
+    }
+
+    /// Parses the raw payload itself (rather than letting the runtime do it) so that a
+    /// malformed event becomes a typed, logged [`EventError`].
+    pub async fn handle(&self, payload: serde_json::Value) -> Result<EventOutcome, EventError> {
+        let result = self.apply(payload).await;
+        match &result {
+            Ok(outcome) => tracing::info!(?outcome, "event handled"),
+            Err(err) => tracing::error!(error = %err, "event rejected"),
+        }
+        result
+    }
+
+    async fn apply(&self, payload: serde_json::Value) -> Result<EventOutcome, EventError> {
+        let event: EventBridgeEvent<TaskStateChange> = serde_json::from_value(payload)?;
+        if event.source != SOURCE || event.detail_type != DETAIL_TYPE {
+            return Err(EventError::UnexpectedKind {
+                event_source: event.source,
+                detail_type: event.detail_type,
+            });
+        }
+        let detail = &event.detail;
+        tracing::debug!(task_arn = %detail.task_arn, version = detail.version, last_status = %detail.last_status, "ECS event");
+        Ok(apply_task_event(&self.store, detail).await?)
+    }
+}
+
+/// Lambda reports the variant as `errorType`, so dashboards can tell a malformed event
+/// from an unavailable table.
+impl From<EventError> for lambda_runtime::Diagnostic {
+    fn from(err: EventError) -> Self {
+        let error_type = match &err {
+            EventError::Unparseable(_) => "JobEvents.Unparseable",
+            EventError::UnexpectedKind { .. } => "JobEvents.UnexpectedKind",
+            EventError::Store(_) => "JobEvents.StoreUnavailable",
+        };
+        Self {
+            error_type: error_type.to_owned(),
+            error_message: err.to_string(),
+        }
+    }
+}

@@ -1,0 +1,275 @@
+//! Typed configuration, read once at cold start from the environment (DESIGN.md §5).
+//!
+//! Every function loads only what it uses, and a missing or malformed variable is one
+//! [`ConfigError`] naming it, so a misconfigured deployment fails at init with one clear
+//! line instead of on the first request.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Deserialize;
+
+use crate::domain::{JobDefinition, JobDefinitions};
+
+/// A variable is missing or cannot be used.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("configuration variable {variable}: {problem}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub problem: String,
+}
+
+impl ConfigError {
+    fn new(variable: &'static str, problem: impl Into<String>) -> Self {
+        Self {
+            variable,
+            problem: problem.into(),
+        }
+    }
+}
+
+/// Stops a function that cannot start, with one line naming the problem: Lambda reports
+/// the exit as an init error and the log shows the line.
+pub fn exit_at_init(function: &str, err: impl std::fmt::Display) -> ! {
+    eprintln!("{function}: cannot start: {err}");
+    std::process::exit(1)
+}
+
+/// Where configuration comes from: the process environment in production, a map in tests.
+pub trait Environment {
+    fn var(&self, name: &str) -> Option<String>;
+}
+
+/// The process environment.
+pub struct ProcessEnvironment;
+
+impl Environment for ProcessEnvironment {
+    fn var(&self, name: &str) -> Option<String> {
+        std::env::var(name).ok()
+    }
+}
+
+impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<String, String, S> {
+    fn var(&self, name: &str) -> Option<String> {
+        self.get(name).cloned()
+    }
+}
+
+fn required(env: &impl Environment, variable: &'static str) -> Result<String, ConfigError> {
+    match env.var(variable) {
+        Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
+        Some(_) => Err(ConfigError::new(variable, "is empty")),
+        None => Err(ConfigError::new(variable, "is not set")),
+    }
+}
+
+fn id_list(env: &impl Environment, variable: &'static str) -> Result<Vec<String>, ConfigError> {
+    let ids: Vec<String> = required(env, variable)?
+        .split(',')
+        .map(str::trim)
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect();
+    if ids.is_empty() {
+        return Err(ConfigError::new(variable, "lists no ids"));
+    }
+    Ok(ids)
+}
+
+/// `JOBS_TABLE`: every function needs it.
+pub fn jobs_table(env: &impl Environment) -> Result<String, ConfigError> {
+    required(env, "JOBS_TABLE")
+}
+
+/// How create-job runs tasks: the cluster and the awsvpc network of every job.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EcsConfig {
+    pub cluster: String,
+    pub subnets: Vec<String>,
+    pub security_groups: Vec<String>,
+    pub assign_public_ip: bool,
+}
+
+impl EcsConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        let assign_public_ip = match env.var("ECS_ASSIGN_PUBLIC_IP").as_deref().map(str::trim) {
+            None | Some("") | Some("DISABLED") => false,
+            Some("ENABLED") => true,
+            Some(other) => {
+                return Err(ConfigError::new(
+                    "ECS_ASSIGN_PUBLIC_IP",
+                    format!("must be ENABLED or DISABLED, not {other:?}"),
+                ))
+            }
+        };
+        Ok(Self {
+            cluster: required(env, "ECS_CLUSTER")?,
+            subnets: id_list(env, "ECS_SUBNETS")?,
+            security_groups: id_list(env, "ECS_SECURITY_GROUPS")?,
+            assign_public_ip,
+        })
+    }
+}
+
+/// Everything create-job reads.
+#[derive(Debug, Clone)]
+pub struct CreateJobConfig {
+    pub table: String,
+    pub ecs: EcsConfig,
+    pub definitions: JobDefinitions,
+}
+
+impl CreateJobConfig {
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: jobs_table(env)?,
+            ecs: EcsConfig::from_env(env)?,
+            definitions: job_definitions(env)?,
+        })
+    }
+}
+
+/// One entry of `JOB_DEFINITIONS` as written in the environment.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DefinitionEntry {
+    task_definition: String,
+    container: String,
+    #[serde(default)]
+    parameters: BTreeSet<String>,
+}
+
+/// `JOB_DEFINITIONS`: the job definitions clients may run, and the parameters each declares.
+pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigError> {
+    const VARIABLE: &str = "JOB_DEFINITIONS";
+    let raw = required(env, VARIABLE)?;
+    let entries: BTreeMap<String, DefinitionEntry> = serde_json::from_str(&raw).map_err(|e| {
+        ConfigError::new(
+            VARIABLE,
+            format!("is not valid JSON of the documented shape: {e}"),
+        )
+    })?;
+    if entries.is_empty() {
+        return Err(ConfigError::new(VARIABLE, "declares no job definition"));
+    }
+    let mut definitions = BTreeMap::new();
+    for (name, entry) in entries {
+        if entry.task_definition.trim().is_empty() || entry.container.trim().is_empty() {
+            return Err(ConfigError::new(
+                VARIABLE,
+                format!("definition {name:?} needs a taskDefinition and a container"),
+            ));
+        }
+        if let Some(bad) = entry.parameters.iter().find(|p| !is_environment_name(p)) {
+            return Err(ConfigError::new(
+                VARIABLE,
+                format!("definition {name:?} declares {bad:?}, which is not a valid environment variable name"),
+            ));
+        }
+        if let Some(reserved) = entry
+            .parameters
+            .iter()
+            .find(|p| JobDefinition::RESERVED.contains(&p.as_str()))
+        {
+            return Err(ConfigError::new(
+                VARIABLE,
+                format!("definition {name:?} declares {reserved:?}, which the service sets itself"),
+            ));
+        }
+        definitions.insert(
+            name,
+            JobDefinition {
+                task_definition: entry.task_definition,
+                container: entry.container,
+                parameters: entry.parameters,
+            },
+        );
+    }
+    Ok(JobDefinitions::new(definitions))
+}
+
+/// Letters, digits and `_`, not starting with a digit: what every shell accepts.
+fn is_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    const DEFINITIONS: &str = r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE"]}}"#;
+
+    #[test]
+    fn ecs_config_reads_lists_and_defaults_public_ip_to_disabled() {
+        let config = EcsConfig::from_env(&env(&[
+            ("ECS_CLUSTER", "jobs"),
+            ("ECS_SUBNETS", "subnet-a, subnet-b"),
+            ("ECS_SECURITY_GROUPS", "sg-1"),
+        ]))
+        .unwrap();
+        assert_eq!(config.subnets, ["subnet-a", "subnet-b"]);
+        assert_eq!(config.security_groups, ["sg-1"]);
+        assert!(!config.assign_public_ip);
+    }
+
+    #[test]
+    fn a_missing_or_malformed_variable_is_named() {
+        let missing = EcsConfig::from_env(&env(&[
+            ("ECS_CLUSTER", "jobs"),
+            ("ECS_SECURITY_GROUPS", "sg"),
+        ]));
+        assert_eq!(missing.unwrap_err().variable, "ECS_SUBNETS");
+
+        let bad_ip = EcsConfig::from_env(&env(&[
+            ("ECS_CLUSTER", "jobs"),
+            ("ECS_SUBNETS", "s"),
+            ("ECS_SECURITY_GROUPS", "sg"),
+            ("ECS_ASSIGN_PUBLIC_IP", "yes"),
+        ]));
+        let err = bad_ip.unwrap_err();
+        assert_eq!(err.variable, "ECS_ASSIGN_PUBLIC_IP");
+        assert!(err.to_string().contains("ENABLED or DISABLED"), "{err}");
+
+        assert_eq!(
+            jobs_table(&env(&[("JOBS_TABLE", " ")]))
+                .unwrap_err()
+                .variable,
+            "JOBS_TABLE"
+        );
+    }
+
+    #[test]
+    fn job_definitions_parse_the_documented_shape() {
+        let definitions = job_definitions(&env(&[("JOB_DEFINITIONS", DEFINITIONS)])).unwrap();
+        let report = definitions.get("report").unwrap();
+        assert_eq!(report.task_definition, "report");
+        assert_eq!(report.container, "app");
+        assert!(report.parameters.contains("REPORT_DATE"));
+    }
+
+    #[test]
+    fn job_definitions_reject_bad_json_names_and_reserved_parameters() {
+        for bad in [
+            "not json",
+            "{}",
+            r#"{"r": {"taskDefinition": "r"}}"#,
+            r#"{"r": {"taskDefinition": "r", "container": "app", "parameters": ["1BAD"]}}"#,
+            r#"{"r": {"taskDefinition": "r", "container": "app", "parameters": ["JOB_ID"]}}"#,
+            r#"{"r": {"taskDefinition": "", "container": "app"}}"#,
+        ] {
+            let err = job_definitions(&env(&[("JOB_DEFINITIONS", bad)])).unwrap_err();
+            assert_eq!(err.variable, "JOB_DEFINITIONS", "{bad}");
+        }
+    }
+}

@@ -1,0 +1,591 @@
+//! The job domain: what a job is, and the pure rules that move it.
+//!
+//! Nothing here performs I/O or sees an SDK type. Stores apply a [`JobUpdate`] only if
+//! its [`UpdateGuard`] still holds at write time (a conditional write in DynamoDB), which
+//! is what makes the rules safe under concurrent, duplicated and reordered deliveries.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ecs_event::{EcsTaskStatus, StopCode, TaskStateChange};
+
+/// Namespace for job ids derived from an `Idempotency-Key` (UUID v5): the same owner and
+/// key always name the same job, so a replay is caught by the create's own condition.
+const IDEMPOTENT_JOB_NAMESPACE: Uuid = Uuid::from_u128(0x6a0b_3c1e_52f4_4c8e_9d7a_2f61_0b9e_44d3);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct JobId(Uuid);
+
+impl JobId {
+    pub fn random() -> Self {
+        Self(Uuid::new_v4())
+    }
+
+    /// The job a keyed request names. The owner is part of the name, so two callers
+    /// using the same key never meet.
+    pub fn for_idempotency_key(owner: &Owner, key: &IdempotencyKey) -> Self {
+        let name = format!("{}\n{}", owner.as_str(), key.as_str());
+        Self(Uuid::new_v5(&IDEMPOTENT_JOB_NAMESPACE, name.as_bytes()))
+    }
+
+    /// Accepts only the canonical hyphenated form this service hands out.
+    pub fn parse(value: &str) -> Option<Self> {
+        if value.len() != 36 {
+            return None;
+        }
+        Uuid::try_parse(value).ok().map(Self)
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.hyphenated().fmt(f)
+    }
+}
+
+/// The authenticated caller a job belongs to (an IAM ARN or a JWT `sub`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Owner(String);
+
+impl Owner {
+    pub fn new(principal: impl Into<String>) -> Option<Self> {
+        let principal = principal.into();
+        (!principal.trim().is_empty()).then_some(Self(principal))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A client's `Idempotency-Key`: 1 to 255 printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+
+    pub fn parse(value: &str) -> Option<Self> {
+        let valid = (1..=Self::MAX_LEN).contains(&value.len())
+            && value.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        valid.then(|| Self(value.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A kind of job clients may run: the ECS task definition behind it, the container that
+/// does the work, and the parameters (environment variables) a request may set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefinition {
+    /// A family (latest ACTIVE revision), `family:revision` or an ARN.
+    pub task_definition: String,
+    /// The container whose exit code decides the job, and which gets the parameters.
+    pub container: String,
+    pub parameters: BTreeSet<String>,
+}
+
+impl JobDefinition {
+    /// Environment variables the service sets in every job's container.
+    pub const RESERVED: [&'static str; 2] = ["JOB_ID", "JOB_ATTEMPT"];
+}
+
+/// The configured job definitions, by the name clients use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobDefinitions(BTreeMap<String, JobDefinition>);
+
+impl JobDefinitions {
+    pub fn new(definitions: BTreeMap<String, JobDefinition>) -> Self {
+        Self(definitions)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&JobDefinition> {
+        self.0.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &JobDefinition)> {
+        self.0
+            .iter()
+            .map(|(name, definition)| (name.as_str(), definition))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum JobStatus {
+    Submitted,
+    Starting,
+    Running,
+    Stopping,
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl JobStatus {
+    pub const NON_TERMINAL: [JobStatus; 4] = [
+        Self::Submitted,
+        Self::Starting,
+        Self::Running,
+        Self::Stopping,
+    ];
+
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Submitted => "SUBMITTED",
+            Self::Starting => "STARTING",
+            Self::Running => "RUNNING",
+            Self::Stopping => "STOPPING",
+            Self::Succeeded => "SUCCEEDED",
+            Self::Failed => "FAILED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+}
+
+impl fmt::Display for JobStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One run of the job as one ECS task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attempt {
+    pub number: u32,
+    pub task_arn: Option<String>,
+    pub task_status: Option<EcsTaskStatus>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    /// Exit code of the job's own container (not of sidecars).
+    pub exit_code: Option<i32>,
+    pub created_at: DateTime<Utc>,
+    pub started_at: Option<DateTime<Utc>>,
+    pub stopped_at: Option<DateTime<Utc>>,
+    /// `detail.version` of the last ECS event written into this attempt; internal.
+    pub event_version: Option<u64>,
+}
+
+impl Attempt {
+    fn new(number: u32, now: DateTime<Utc>) -> Self {
+        Self {
+            number,
+            task_arn: None,
+            task_status: None,
+            stop_code: None,
+            stopped_reason: None,
+            exit_code: None,
+            created_at: now,
+            started_at: None,
+            stopped_at: None,
+            event_version: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Job {
+    pub id: JobId,
+    pub owner: Owner,
+    pub definition: String,
+    /// The definition's job container, recorded at creation so that a later change of
+    /// configuration never reinterprets the events of a job already running.
+    pub container: String,
+    pub parameters: BTreeMap<String, String>,
+    pub idempotency_key: Option<String>,
+    pub status: JobStatus,
+    pub status_reason: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// Never empty: a job is created with its first attempt.
+    pub attempts: Vec<Attempt>,
+}
+
+/// What a new job is made of, once the request has been validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewJob {
+    pub id: JobId,
+    pub owner: Owner,
+    pub definition: String,
+    pub container: String,
+    pub parameters: BTreeMap<String, String>,
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+impl Job {
+    pub fn submitted(new: NewJob, now: DateTime<Utc>) -> Self {
+        Self {
+            id: new.id,
+            owner: new.owner,
+            definition: new.definition,
+            container: new.container,
+            parameters: new.parameters,
+            idempotency_key: new.idempotency_key.map(|k| k.0),
+            status: JobStatus::Submitted,
+            status_reason: None,
+            created_at: now,
+            updated_at: now,
+            attempts: vec![Attempt::new(1, now)],
+        }
+    }
+
+    pub fn current_attempt(&self) -> Option<&Attempt> {
+        self.attempts.last()
+    }
+
+    fn attempt(&self, number: u32) -> Option<&Attempt> {
+        self.attempts.iter().find(|a| a.number == number)
+    }
+
+    /// Recorded, but no task is known for the current attempt yet: the launch has not
+    /// happened, or its outcome was lost (crash, timeout) and may be retried.
+    pub fn awaiting_launch(&self) -> bool {
+        self.status == JobStatus::Submitted
+            && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
+    }
+
+    /// ECS refused to run the current attempt: no task exists and none ever will.
+    pub fn failed_at_launch(&self) -> bool {
+        self.status == JobStatus::Failed
+            && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
+    }
+
+    /// Whether a request carries the same body as the one that created this job.
+    pub fn matches_request(&self, definition: &str, parameters: &BTreeMap<String, String>) -> bool {
+        self.definition == definition && &self.parameters == parameters
+    }
+
+    /// When the job started running: its first attempt that reached a container.
+    pub fn started_at(&self) -> Option<DateTime<Utc>> {
+        self.attempts.iter().find_map(|a| a.started_at)
+    }
+
+    /// When the job reached its terminal status.
+    pub fn stopped_at(&self) -> Option<DateTime<Utc>> {
+        if !self.status.is_terminal() {
+            return None;
+        }
+        Some(
+            self.current_attempt()
+                .and_then(|a| a.stopped_at)
+                .unwrap_or(self.updated_at),
+        )
+    }
+
+    /// ECS accepted the task: the job is STARTING from here on (RunTask's answer is ECS
+    /// confirming the task exists, so the PROVISIONING event that follows costs no write).
+    pub fn launched(
+        &self,
+        task_arn: String,
+        task_status: Option<EcsTaskStatus>,
+        now: DateTime<Utc>,
+    ) -> Option<JobUpdate> {
+        let mut attempt = self.current_attempt()?.clone();
+        attempt.task_arn = Some(task_arn);
+        attempt.task_status = task_status.or(Some(EcsTaskStatus::Provisioning));
+        Some(JobUpdate {
+            attempt,
+            status: JobStatus::Starting,
+            status_reason: None,
+            updated_at: now,
+            guard: UpdateGuard::AwaitingLaunch,
+        })
+    }
+
+    /// ECS refused the task for good: the job fails with a reason a person can act on.
+    pub fn launch_refused(&self, reason: String, now: DateTime<Utc>) -> Option<JobUpdate> {
+        Some(JobUpdate {
+            attempt: self.current_attempt()?.clone(),
+            status: JobStatus::Failed,
+            status_reason: Some(reason),
+            updated_at: now,
+            guard: UpdateGuard::AwaitingLaunch,
+        })
+    }
+
+    /// Whether a store may apply `update` to this job now. Stores that cannot express
+    /// the guard as a native condition (the in-memory one) call this under their lock.
+    pub fn guard_holds(&self, update: &JobUpdate) -> bool {
+        let Some(stored) = self.attempt(update.attempt.number) else {
+            return false;
+        };
+        match update.guard {
+            UpdateGuard::AwaitingLaunch => {
+                self.status == JobStatus::Submitted && stored.task_arn.is_none()
+            }
+            UpdateGuard::EventNewerThanStored(version) => {
+                !self.status.is_terminal() && stored.event_version.is_none_or(|v| v < version)
+            }
+        }
+    }
+
+    /// The job after `update` (the caller has checked the guard).
+    pub fn apply(&mut self, update: &JobUpdate) {
+        if let Some(slot) = self
+            .attempts
+            .iter_mut()
+            .find(|a| a.number == update.attempt.number)
+        {
+            *slot = update.attempt.clone();
+        }
+        self.status = update.status;
+        self.status_reason.clone_from(&update.status_reason);
+        self.updated_at = update.updated_at;
+    }
+}
+
+/// A change to one attempt and the job status derived from it, with the condition under
+/// which a store may write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobUpdate {
+    /// Replaces the stored attempt with the same number.
+    pub attempt: Attempt,
+    pub status: JobStatus,
+    pub status_reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub guard: UpdateGuard,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpdateGuard {
+    /// The job is SUBMITTED and the attempt has no task yet (launch outcomes).
+    AwaitingLaunch,
+    /// The attempt's stored event version is lower than this one (or absent) and the
+    /// job is not terminal (ECS events).
+    EventNewerThanStored(u64),
+}
+
+/// What the service does with one ECS event.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventDecision {
+    Apply(JobUpdate),
+    Ignore(Ignored),
+}
+
+/// Why an event changes nothing. None of these is an error: at-least-once, unordered
+/// delivery produces all of them in normal operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// `startedBy` names an attempt this job does not have (or no longer runs).
+    NotCurrentAttempt { attempt: u32 },
+    /// The same version was already written.
+    Duplicate { version: u64 },
+    /// A newer version was already written.
+    Stale { stored: u64, received: u64 },
+    /// Terminal statuses never change.
+    JobTerminal { status: JobStatus },
+    /// Newer, but nothing a client sees would change: ECS's cumulative events let a
+    /// later one rebuild whatever this one would have written.
+    NothingVisibleChanged,
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotCurrentAttempt { attempt } => {
+                write!(f, "attempt {attempt} is not the job's current attempt")
+            }
+            Self::Duplicate { version } => write!(f, "duplicate of version {version}"),
+            Self::Stale { stored, received } => {
+                write!(f, "stale: version {received} is older than stored {stored}")
+            }
+            Self::JobTerminal { status } => write!(f, "job is already {status}"),
+            Self::NothingVisibleChanged => f.write_str("nothing a client can see changes"),
+        }
+    }
+}
+
+/// The pure transition rule: job + ECS event for one of its attempts → change or no-op.
+///
+/// Only fields a client sees decide whether to write (status, reason, task ARN, start
+/// and stop times); the rest of the event (ECS lastStatus, stop code, exit code) rides
+/// along with those writes. That keeps a successful job at one write per status:
+/// created, STARTING, RUNNING, STOPPING, SUCCEEDED. Because the decisive fields are
+/// monotonic in `version`, the final decisive state is that of the highest version,
+/// whatever the delivery order, and the terminal STOPPED event (always written) carries
+/// every other field, so a finished job is identical under any order.
+pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventDecision {
+    let current = match job.current_attempt() {
+        Some(a) if a.number == attempt_number => a,
+        _ => {
+            return EventDecision::Ignore(Ignored::NotCurrentAttempt {
+                attempt: attempt_number,
+            })
+        }
+    };
+    if let Some(stored) = current.event_version {
+        if stored == event.version {
+            return EventDecision::Ignore(Ignored::Duplicate { version: stored });
+        }
+        if stored > event.version {
+            return EventDecision::Ignore(Ignored::Stale {
+                stored,
+                received: event.version,
+            });
+        }
+    }
+    if job.status.is_terminal() {
+        return EventDecision::Ignore(Ignored::JobTerminal { status: job.status });
+    }
+
+    let attempt = Attempt {
+        number: current.number,
+        task_arn: Some(event.task_arn.clone()),
+        task_status: Some(event.last_status),
+        stop_code: event.stop_code.clone(),
+        stopped_reason: event.stopped_reason.clone(),
+        exit_code: event.container(&job.container).and_then(|c| c.exit_code),
+        created_at: current.created_at,
+        started_at: event.started_at,
+        stopped_at: event.stopped_at,
+        event_version: Some(event.version),
+    };
+    let (status, status_reason) = status_for(event, &job.container);
+
+    let before = Visible::of(job.status, job.status_reason.as_deref(), current);
+    let after = Visible::of(status, status_reason.as_deref(), &attempt);
+    if before == after {
+        return EventDecision::Ignore(Ignored::NothingVisibleChanged);
+    }
+
+    EventDecision::Apply(JobUpdate {
+        updated_at: entered_at(event, status)
+            .unwrap_or(job.updated_at)
+            .max(job.created_at),
+        attempt,
+        status,
+        status_reason,
+        guard: UpdateGuard::EventNewerThanStored(event.version),
+    })
+}
+
+/// The fields whose change is worth a write.
+#[derive(PartialEq, Eq)]
+struct Visible<'a> {
+    status: JobStatus,
+    status_reason: Option<&'a str>,
+    task_arn: Option<&'a str>,
+    started_at: Option<DateTime<Utc>>,
+    stopped_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Visible<'a> {
+    fn of(status: JobStatus, status_reason: Option<&'a str>, attempt: &'a Attempt) -> Self {
+        Self {
+            status,
+            status_reason,
+            task_arn: attempt.task_arn.as_deref(),
+            started_at: attempt.started_at,
+            stopped_at: attempt.stopped_at,
+        }
+    }
+}
+
+/// The job status an ECS task status means, with the verdict for a stopped task.
+pub fn status_for(event: &TaskStateChange, container: &str) -> (JobStatus, Option<String>) {
+    use EcsTaskStatus::*;
+    match event.last_status {
+        Provisioning | Pending | Activating => (JobStatus::Starting, None),
+        Running => (JobStatus::Running, None),
+        Deactivating | Stopping | Deprovisioning => (JobStatus::Stopping, None),
+        Stopped => verdict(event, container),
+    }
+}
+
+/// SUCCEEDED only when the task stopped because its essential container exited and the
+/// job's container exited 0; every other stop is a failure with a reason to act on.
+fn verdict(event: &TaskStateChange, container: &str) -> (JobStatus, Option<String>) {
+    let stop_code = event.stop_code();
+    let job_container = event.container(container);
+    let exit_code = job_container.and_then(|c| c.exit_code);
+    if stop_code == Some(StopCode::EssentialContainerExited) && exit_code == Some(0) {
+        return (JobStatus::Succeeded, None);
+    }
+
+    let ecs_said = event
+        .stopped_reason
+        .as_deref()
+        .or(job_container.and_then(|c| c.reason.as_deref()));
+    let what = match (stop_code.as_ref(), job_container, exit_code) {
+        (Some(StopCode::TaskFailedToStart), _, _) => "the task failed to start".to_owned(),
+        (Some(StopCode::SpotInterruption), _, _) => "the Spot capacity was reclaimed".to_owned(),
+        (Some(StopCode::TerminationNotice), _, _) => {
+            "the task received a termination notice".to_owned()
+        }
+        (Some(StopCode::UserInitiated), _, _) => {
+            "the task was stopped through the ECS API".to_owned()
+        }
+        (Some(StopCode::ServiceSchedulerInitiated), _, _) => {
+            "the ECS service scheduler stopped the task".to_owned()
+        }
+        (_, Some(_), Some(code)) => format!("container '{container}' exited with code {code}"),
+        (_, Some(_), None) => format!("container '{container}' stopped without an exit code"),
+        (_, None, _) => format!("container '{container}' is missing from the stopped task"),
+    };
+    let code = event.stop_code.as_deref().unwrap_or("no stop code");
+    let reason = match ecs_said {
+        Some(said) => format!("{what} ({code}: {said})"),
+        None => format!("{what} ({code})"),
+    };
+    (JobStatus::Failed, Some(reason))
+}
+
+/// When the task entered the state that gives `status`, from the event's cumulative
+/// timestamps, so that the same state always yields the same `updatedAt`.
+fn entered_at(event: &TaskStateChange, status: JobStatus) -> Option<DateTime<Utc>> {
+    let stamp = match status {
+        JobStatus::Submitted | JobStatus::Starting => event.created_at,
+        JobStatus::Running => event.started_at,
+        JobStatus::Stopping => event.stopping_at.or(event.execution_stopped_at),
+        JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled => event.stopped_at,
+    };
+    stamp.or(event.updated_at)
+}
+
+/// `startedBy` of the tasks this service runs: names the job and the attempt, so an
+/// event finds its job with one keyed read whether or not the task ARN is recorded yet.
+/// Letters, digits, `-` and `/` only, well under ECS's 128 characters.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StartedBy {
+    pub job_id: JobId,
+    pub attempt: u32,
+}
+
+impl StartedBy {
+    /// Prefix the EventBridge rule filters on; tasks without it are not ours.
+    pub const PREFIX: &'static str = "job-tracker/";
+
+    pub fn parse(value: &str) -> Option<Self> {
+        let (job_id, attempt) = value.strip_prefix(Self::PREFIX)?.split_once('/')?;
+        let attempt: u32 = attempt.parse().ok().filter(|n| *n > 0)?;
+        Some(Self {
+            job_id: JobId::parse(job_id)?,
+            attempt,
+        })
+    }
+
+    /// RunTask's `clientToken` (≤ 64 ASCII): a retried launch of the same attempt gets
+    /// the same task back from ECS instead of a second one.
+    pub fn client_token(&self) -> String {
+        format!("{}-{}", self.job_id, self.attempt)
+    }
+}
+
+impl fmt::Display for StartedBy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}{}/{}", Self::PREFIX, self.job_id, self.attempt)
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,261 @@
+//! The use cases, over the ports: submit a job, read a job, apply an ECS event.
+//!
+//! Handlers parse and render; these functions decide. They see domain types only.
+
+use std::collections::BTreeMap;
+
+use chrono::Utc;
+
+use crate::domain::{
+    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, NewJob,
+    Owner, StartedBy,
+};
+use crate::ecs_event::{EcsTaskStatus, TaskStateChange};
+use crate::ports::{
+    Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated,
+};
+
+/// A validated-to-be request body of `POST /jobs`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRequest {
+    pub definition: String,
+    pub parameters: BTreeMap<String, String>,
+}
+
+/// Why a use case did not give the caller what they asked for.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("unknown job definition {definition:?}")]
+    UnknownDefinition {
+        definition: String,
+        known: Vec<String>,
+    },
+    #[error("parameters {undeclared:?} are not declared by job definition {definition:?}")]
+    UndeclaredParameters {
+        definition: String,
+        undeclared: Vec<String>,
+        declared: Vec<String>,
+    },
+    #[error("container overrides would be {chars} characters; ECS accepts at most {limit}")]
+    OverridesTooLarge { chars: usize, limit: usize },
+    #[error("the Idempotency-Key was already used with a different request body")]
+    IdempotencyKeyReused,
+    #[error("job not found")]
+    JobNotFound,
+    /// ECS refused the task for good; the job is recorded as FAILED.
+    #[error("ECS refused to run job {}: {}", job.id, job.status_reason.as_deref().unwrap_or("no reason given"))]
+    LaunchRefused { job: Box<Job> },
+    /// ECS gave no definite answer; the job is recorded and a retry with the same
+    /// Idempotency-Key launches it at most once.
+    #[error("could not reach ECS to run job {job_id}: {source}")]
+    LaunchUnavailable { job_id: JobId, source: LaunchError },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// Records the job, then runs its first attempt and records the task.
+///
+/// The order makes every crash safe: a job is recorded before anything runs, so no task
+/// runs unrecorded; the launch carries a token derived from job and attempt, so a client
+/// retrying with its `Idempotency-Key` reaches the same job and, through ECS's
+/// `clientToken`, the same task.
+pub async fn submit_job(
+    store: &impl JobStore,
+    launcher: &impl TaskLauncher,
+    definitions: &JobDefinitions,
+    owner: Owner,
+    request: JobRequest,
+    idempotency_key: Option<IdempotencyKey>,
+) -> Result<Job, ServiceError> {
+    let definition =
+        definitions
+            .get(&request.definition)
+            .ok_or_else(|| ServiceError::UnknownDefinition {
+                definition: request.definition.clone(),
+                known: definitions
+                    .iter()
+                    .map(|(name, _)| name.to_owned())
+                    .collect(),
+            })?;
+    let undeclared: Vec<String> = request
+        .parameters
+        .keys()
+        .filter(|name| !definition.parameters.contains(*name))
+        .cloned()
+        .collect();
+    if !undeclared.is_empty() {
+        return Err(ServiceError::UndeclaredParameters {
+            definition: request.definition,
+            undeclared,
+            declared: definition.parameters.iter().cloned().collect(),
+        });
+    }
+
+    let id = match &idempotency_key {
+        Some(key) => JobId::for_idempotency_key(&owner, key),
+        None => JobId::random(),
+    };
+    let job = Job::submitted(
+        NewJob {
+            id,
+            owner,
+            definition: request.definition,
+            container: definition.container.clone(),
+            parameters: request.parameters,
+            idempotency_key,
+        },
+        Utc::now(),
+    );
+    let chars = task_request(&job, &definition.task_definition).overrides_chars();
+    if chars > TaskRequest::MAX_OVERRIDES_CHARS {
+        return Err(ServiceError::OverridesTooLarge {
+            chars,
+            limit: TaskRequest::MAX_OVERRIDES_CHARS,
+        });
+    }
+
+    let job = match store.create(&job).await? {
+        Created::Inserted => job,
+        Created::AlreadyExists(existing) => {
+            if existing.owner != job.owner
+                || !existing.matches_request(&job.definition, &job.parameters)
+            {
+                return Err(ServiceError::IdempotencyKeyReused);
+            }
+            if !existing.awaiting_launch() {
+                return replayed(*existing);
+            }
+            // Recorded by an earlier request whose launch outcome was lost: launch again.
+            // The same token means ECS answers with the task it may already have started.
+            *existing
+        }
+    };
+    let task = task_request(&job, &definition.task_definition);
+    launch(store, launcher, job, &task).await
+}
+
+/// The answer a replayed request gets: the same as the first request got.
+fn replayed(job: Job) -> Result<Job, ServiceError> {
+    if job.failed_at_launch() {
+        Err(ServiceError::LaunchRefused { job: Box::new(job) })
+    } else {
+        Ok(job)
+    }
+}
+
+async fn launch(
+    store: &impl JobStore,
+    launcher: &impl TaskLauncher,
+    mut job: Job,
+    task: &TaskRequest,
+) -> Result<Job, ServiceError> {
+    let now = Utc::now();
+    let launched = match launcher.launch(task).await {
+        Ok(launched) => launched,
+        Err(source) => {
+            tracing::warn!(job_id = %job.id, error = %source, "launch outcome unknown; job stays SUBMITTED for a retry");
+            return Err(ServiceError::LaunchUnavailable {
+                job_id: job.id,
+                source,
+            });
+        }
+    };
+    let update = match &launched {
+        Launched::Started {
+            task_arn,
+            last_status,
+        } => {
+            let status = last_status.as_deref().and_then(EcsTaskStatus::parse);
+            tracing::info!(job_id = %job.id, task_arn, "task started");
+            job.launched(task_arn.clone(), status, now)
+        }
+        Launched::Refused { reason } => {
+            tracing::warn!(job_id = %job.id, reason, "ECS refused the task");
+            job.launch_refused(format!("ECS refused to run the task: {reason}"), now)
+        }
+    }
+    .ok_or(StoreError(
+        "a job without attempts cannot be launched".to_owned(),
+    ))?;
+
+    match store.update(job.id, &update).await? {
+        Updated::Applied => {
+            job.apply(&update);
+            replayed(job)
+        }
+        // An ECS event or a concurrent retry recorded the launch first: report what is stored.
+        Updated::GuardFailed => match store.get(job.id).await? {
+            Some(stored) => replayed(stored),
+            None => Err(StoreError(format!("job {} vanished after its launch", job.id)).into()),
+        },
+    }
+}
+
+/// The task of the job's current attempt.
+fn task_request(job: &Job, task_definition: &str) -> TaskRequest {
+    let attempt = job.current_attempt().map_or(1, |a| a.number);
+    let mut environment = vec![
+        ("JOB_ID".to_owned(), job.id.to_string()),
+        ("JOB_ATTEMPT".to_owned(), attempt.to_string()),
+    ];
+    environment.extend(job.parameters.iter().map(|(k, v)| (k.clone(), v.clone())));
+    TaskRequest {
+        task_definition: task_definition.to_owned(),
+        container: job.container.clone(),
+        environment,
+        started_by: StartedBy {
+            job_id: job.id,
+            attempt,
+        },
+    }
+}
+
+/// The job `id` if it exists and belongs to `owner`; another owner's job is "not found",
+/// so that ids of other callers' jobs cannot be probed.
+pub async fn get_job(store: &impl JobStore, owner: &Owner, id: &str) -> Result<Job, ServiceError> {
+    let id = JobId::parse(id).ok_or(ServiceError::JobNotFound)?;
+    match store.get(id).await? {
+        Some(job) if &job.owner == owner => Ok(job),
+        _ => Err(ServiceError::JobNotFound),
+    }
+}
+
+/// What one ECS event did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventOutcome {
+    /// The job moved (or its timeline changed); the status after the write.
+    Applied { job_id: JobId, status: JobStatus },
+    /// Not a task this service started: acknowledged without touching the table.
+    Foreign,
+    /// `startedBy` is ours but no such job exists (deleted, or another deployment's).
+    UnknownJob { job_id: JobId },
+    /// Nothing to write: duplicate, stale, terminal job, or nothing visible changed.
+    Ignored { job_id: JobId, why: Ignored },
+    /// A concurrent delivery wrote a newer state between our read and our write.
+    Superseded { job_id: JobId },
+}
+
+/// Applies one ECS Task State Change: one keyed read through `startedBy`, then at most
+/// one conditional write.
+pub async fn apply_task_event(
+    store: &impl JobStore,
+    event: &TaskStateChange,
+) -> Result<EventOutcome, StoreError> {
+    let Some(started_by) = event.started_by.as_deref().and_then(StartedBy::parse) else {
+        return Ok(EventOutcome::Foreign);
+    };
+    let job_id = started_by.job_id;
+    let Some(job) = store.get(job_id).await? else {
+        return Ok(EventOutcome::UnknownJob { job_id });
+    };
+    match decide(&job, started_by.attempt, event) {
+        EventDecision::Ignore(why) => Ok(EventOutcome::Ignored { job_id, why }),
+        EventDecision::Apply(update) => match store.update(job_id, &update).await? {
+            Updated::Applied => Ok(EventOutcome::Applied {
+                job_id,
+                status: update.status,
+            }),
+            Updated::GuardFailed => Ok(EventOutcome::Superseded { job_id }),
+        },
+    }
+}
