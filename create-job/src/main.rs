@@ -7,8 +7,7 @@ use shared::ecs::EcsTaskLauncher;
 #[tokio::main]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = CreateJobConfig::from_env(&ProcessEnvironment)
-        .unwrap_or_else(|err| exit_at_init("create-job", err));
+    let config = CreateJobConfig::from_env(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("create-job", err));
 
     let sdk = aws_config::load_from_env().await;
     let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config.ecs)

@@ -11,11 +11,10 @@ use shared::service::{apply_task_event, EventOutcome};
 pub enum EventError {
     #[error("event is not an ECS Task State Change this service can read: {0}")]
     Unparseable(#[from] serde_json::Error),
-    #[error("event has source {event_source:?} and detail-type {detail_type:?}; expected {SOURCE:?} / {DETAIL_TYPE:?}")]
-    UnexpectedKind {
-        event_source: String,
-        detail_type: String,
-    },
+    #[error(
+        "event has source {event_source:?} and detail-type {detail_type:?}; expected {SOURCE:?} / {DETAIL_TYPE:?}"
+    )]
+    UnexpectedKind { event_source: String, detail_type: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -142,12 +142,8 @@ struct DefinitionEntry {
 pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigError> {
     const VARIABLE: &str = "JOB_DEFINITIONS";
     let raw = required(env, VARIABLE)?;
-    let entries: BTreeMap<String, DefinitionEntry> = serde_json::from_str(&raw).map_err(|e| {
-        ConfigError::new(
-            VARIABLE,
-            format!("is not valid JSON of the documented shape: {e}"),
-        )
-    })?;
+    let entries: BTreeMap<String, DefinitionEntry> = serde_json::from_str(&raw)
+        .map_err(|e| ConfigError::new(VARIABLE, format!("is not valid JSON of the documented shape: {e}")))?;
     if entries.is_empty() {
         return Err(ConfigError::new(VARIABLE, "declares no job definition"));
     }
@@ -190,9 +186,7 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
 /// Letters, digits and `_`, not starting with a digit: what every shell accepts.
 fn is_environment_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
@@ -202,13 +196,11 @@ mod tests {
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect()
+        pairs.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect()
     }
 
-    const DEFINITIONS: &str = r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE"]}}"#;
+    const DEFINITIONS: &str =
+        r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE"]}}"#;
 
     #[test]
     fn ecs_config_reads_lists_and_defaults_public_ip_to_disabled() {
@@ -225,10 +217,7 @@ mod tests {
 
     #[test]
     fn a_missing_or_malformed_variable_is_named() {
-        let missing = EcsConfig::from_env(&env(&[
-            ("ECS_CLUSTER", "jobs"),
-            ("ECS_SECURITY_GROUPS", "sg"),
-        ]));
+        let missing = EcsConfig::from_env(&env(&[("ECS_CLUSTER", "jobs"), ("ECS_SECURITY_GROUPS", "sg")]));
         assert_eq!(missing.unwrap_err().variable, "ECS_SUBNETS");
 
         let bad_ip = EcsConfig::from_env(&env(&[
@@ -242,9 +231,7 @@ mod tests {
         assert!(err.to_string().contains("ENABLED or DISABLED"), "{err}");
 
         assert_eq!(
-            jobs_table(&env(&[("JOBS_TABLE", " ")]))
-                .unwrap_err()
-                .variable,
+            jobs_table(&env(&[("JOBS_TABLE", " ")])).unwrap_err().variable,
             "JOBS_TABLE"
         );
     }

@@ -70,8 +70,7 @@ impl IdempotencyKey {
     pub const MAX_LEN: usize = 255;
 
     pub fn parse(value: &str) -> Option<Self> {
-        let valid = (1..=Self::MAX_LEN).contains(&value.len())
-            && value.bytes().all(|b| (0x20..=0x7e).contains(&b));
+        let valid = (1..=Self::MAX_LEN).contains(&value.len()) && value.bytes().all(|b| (0x20..=0x7e).contains(&b));
         valid.then(|| Self(value.to_owned()))
     }
 
@@ -110,9 +109,7 @@ impl JobDefinitions {
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&str, &JobDefinition)> {
-        self.0
-            .iter()
-            .map(|(name, definition)| (name.as_str(), definition))
+        self.0.iter().map(|(name, definition)| (name.as_str(), definition))
     }
 }
 
@@ -129,12 +126,7 @@ pub enum JobStatus {
 }
 
 impl JobStatus {
-    pub const NON_TERMINAL: [JobStatus; 4] = [
-        Self::Submitted,
-        Self::Starting,
-        Self::Running,
-        Self::Stopping,
-    ];
+    pub const NON_TERMINAL: [JobStatus; 4] = [Self::Submitted, Self::Starting, Self::Running, Self::Stopping];
 
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -250,14 +242,12 @@ impl Job {
     /// Recorded, but no task is known for the current attempt yet: the launch has not
     /// happened, or its outcome was lost (crash, timeout) and may be retried.
     pub fn awaiting_launch(&self) -> bool {
-        self.status == JobStatus::Submitted
-            && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
+        self.status == JobStatus::Submitted && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
     }
 
     /// ECS refused to run the current attempt: no task exists and none ever will.
     pub fn failed_at_launch(&self) -> bool {
-        self.status == JobStatus::Failed
-            && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
+        self.status == JobStatus::Failed && self.current_attempt().is_some_and(|a| a.task_arn.is_none())
     }
 
     /// Whether a request carries the same body as the one that created this job.
@@ -282,17 +272,13 @@ impl Job {
         )
     }
 
-    /// ECS accepted the task: the job is STARTING from here on (RunTask's answer is ECS
-    /// confirming the task exists, so the PROVISIONING event that follows costs no write).
-    pub fn launched(
-        &self,
-        task_arn: String,
-        task_status: Option<EcsTaskStatus>,
-        now: DateTime<Utc>,
-    ) -> Option<JobUpdate> {
+    /// ECS accepted the task: the job is STARTING from here on, so the PROVISIONING event
+    /// that follows costs no write. RunTask creates tasks in PROVISIONING; whatever
+    /// status its answer echoes carries no event version, so only events move the job on.
+    pub fn launched(&self, task_arn: String, now: DateTime<Utc>) -> Option<JobUpdate> {
         let mut attempt = self.current_attempt()?.clone();
         attempt.task_arn = Some(task_arn);
-        attempt.task_status = task_status.or(Some(EcsTaskStatus::Provisioning));
+        attempt.task_status = Some(EcsTaskStatus::Provisioning);
         Some(JobUpdate {
             attempt,
             status: JobStatus::Starting,
@@ -320,9 +306,7 @@ impl Job {
             return false;
         };
         match update.guard {
-            UpdateGuard::AwaitingLaunch => {
-                self.status == JobStatus::Submitted && stored.task_arn.is_none()
-            }
+            UpdateGuard::AwaitingLaunch => self.status == JobStatus::Submitted && stored.task_arn.is_none(),
             UpdateGuard::EventNewerThanStored(version) => {
                 !self.status.is_terminal() && stored.event_version.is_none_or(|v| v < version)
             }
@@ -331,11 +315,7 @@ impl Job {
 
     /// The job after `update` (the caller has checked the guard).
     pub fn apply(&mut self, update: &JobUpdate) {
-        if let Some(slot) = self
-            .attempts
-            .iter_mut()
-            .find(|a| a.number == update.attempt.number)
-        {
+        if let Some(slot) = self.attempts.iter_mut().find(|a| a.number == update.attempt.number) {
             *slot = update.attempt.clone();
         }
         self.status = update.status;
@@ -459,9 +439,7 @@ pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventD
     }
 
     EventDecision::Apply(JobUpdate {
-        updated_at: entered_at(event, status)
-            .unwrap_or(job.updated_at)
-            .max(job.created_at),
+        updated_at: entered_at(event, status).unwrap_or(job.updated_at).max(job.created_at),
         attempt,
         status,
         status_reason,
@@ -519,15 +497,9 @@ fn verdict(event: &TaskStateChange, container: &str) -> (JobStatus, Option<Strin
     let what = match (stop_code.as_ref(), job_container, exit_code) {
         (Some(StopCode::TaskFailedToStart), _, _) => "the task failed to start".to_owned(),
         (Some(StopCode::SpotInterruption), _, _) => "the Spot capacity was reclaimed".to_owned(),
-        (Some(StopCode::TerminationNotice), _, _) => {
-            "the task received a termination notice".to_owned()
-        }
-        (Some(StopCode::UserInitiated), _, _) => {
-            "the task was stopped through the ECS API".to_owned()
-        }
-        (Some(StopCode::ServiceSchedulerInitiated), _, _) => {
-            "the ECS service scheduler stopped the task".to_owned()
-        }
+        (Some(StopCode::TerminationNotice), _, _) => "the task received a termination notice".to_owned(),
+        (Some(StopCode::UserInitiated), _, _) => "the task was stopped through the ECS API".to_owned(),
+        (Some(StopCode::ServiceSchedulerInitiated), _, _) => "the ECS service scheduler stopped the task".to_owned(),
         (_, Some(_), Some(code)) => format!("container '{container}' exited with code {code}"),
         (_, Some(_), None) => format!("container '{container}' stopped without an exit code"),
         (_, None, _) => format!("container '{container}' is missing from the stopped task"),

@@ -48,10 +48,7 @@ where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError(format!(
-        "DynamoDB {operation}: {}",
-        DisplayErrorContext(err)
-    ))
+    StoreError(format!("DynamoDB {operation}: {}", DisplayErrorContext(err)))
 }
 
 fn undecodable(id: &str, err: serde_dynamo::Error) -> StoreError {
@@ -60,8 +57,8 @@ fn undecodable(id: &str, err: serde_dynamo::Error) -> StoreError {
 
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job) -> Result<Created, StoreError> {
-        let item = serde_dynamo::to_item(JobItem::from(job))
-            .map_err(|e| StoreError(format!("job cannot be encoded: {e}")))?;
+        let item =
+            serde_dynamo::to_item(JobItem::from(job)).map_err(|e| StoreError(format!("job cannot be encoded: {e}")))?;
         let result = self
             .client
             .put_item()
@@ -74,9 +71,7 @@ impl JobStore for DynamoJobStore {
             .await;
         match result {
             Ok(_) => Ok(Created::Inserted),
-            Err(SdkError::ServiceError(failure))
-                if failure.err().is_conditional_check_failed_exception() =>
-            {
+            Err(SdkError::ServiceError(failure)) if failure.err().is_conditional_check_failed_exception() => {
                 let returned = match failure.into_err() {
                     PutItemError::ConditionalCheckFailedException(e) => e.item,
                     _ => None,
@@ -86,8 +81,7 @@ impl JobStore for DynamoJobStore {
                     Some(item) => Some(decode(item, &job.id.to_string())?),
                     None => self.get(job.id).await?,
                 };
-                let existing = existing
-                    .ok_or_else(|| StoreError(format!("job {} exists and vanished", job.id)))?;
+                let existing = existing.ok_or_else(|| StoreError(format!("job {} exists and vanished", job.id)))?;
                 Ok(Created::AlreadyExists(Box::new(existing)))
             }
             Err(err) => Err(unavailable("PutItem", err)),
@@ -106,10 +100,7 @@ impl JobStore for DynamoJobStore {
             .send()
             .await
             .map_err(|e| unavailable("GetItem", e))?;
-        output
-            .item
-            .map(|item| decode(item, &id.to_string()))
-            .transpose()
+        output.item.map(|item| decode(item, &id.to_string())).transpose()
     }
 
     async fn update(&self, id: JobId, update: &JobUpdate) -> Result<Updated, StoreError> {
@@ -121,7 +112,9 @@ impl JobStore for DynamoJobStore {
         let attempt = format!("attempts[{index}]");
         let condition = match update.guard {
             UpdateGuard::AwaitingLaunch => {
-                format!("#status = :submitted AND attribute_exists({attempt}) AND attribute_not_exists({attempt}.taskArn)")
+                format!(
+                    "#status = :submitted AND attribute_exists({attempt}) AND attribute_not_exists({attempt}.taskArn)"
+                )
             }
             UpdateGuard::EventNewerThanStored(_) => format!(
                 "attribute_exists({attempt}) AND NOT (#status IN (:succeeded, :failed, :cancelled)) \
@@ -129,25 +122,16 @@ impl JobStore for DynamoJobStore {
             ),
         };
         let mut values = HashMap::from([
-            (
-                ":attempt".to_owned(),
-                encode(&AttemptItem::from(&update.attempt))?,
-            ),
+            (":attempt".to_owned(), encode(&AttemptItem::from(&update.attempt))?),
             (":newStatus".to_owned(), status_value(update.status)),
-            (
-                ":updatedAt".to_owned(),
-                AttributeValue::S(timestamp(update.updated_at)),
-            ),
+            (":updatedAt".to_owned(), AttributeValue::S(timestamp(update.updated_at))),
         ]);
         match update.guard {
             UpdateGuard::AwaitingLaunch => {
                 values.insert(":submitted".to_owned(), status_value(JobStatus::Submitted));
             }
             UpdateGuard::EventNewerThanStored(version) => {
-                values.insert(
-                    ":version".to_owned(),
-                    AttributeValue::N(version.to_string()),
-                );
+                values.insert(":version".to_owned(), AttributeValue::N(version.to_string()));
                 for (name, status) in [
                     (":succeeded", JobStatus::Succeeded),
                     (":failed", JobStatus::Failed),
@@ -157,8 +141,7 @@ impl JobStore for DynamoJobStore {
                 }
             }
         }
-        let mut expression =
-            format!("SET {attempt} = :attempt, #status = :newStatus, updatedAt = :updatedAt");
+        let mut expression = format!("SET {attempt} = :attempt, #status = :newStatus, updatedAt = :updatedAt");
         match &update.status_reason {
             Some(reason) => {
                 expression.push_str(", statusReason = :reason");
@@ -181,10 +164,7 @@ impl JobStore for DynamoJobStore {
         match result {
             Ok(_) => Ok(Updated::Applied),
             Err(SdkError::ServiceError(failure))
-                if matches!(
-                    failure.err(),
-                    UpdateItemError::ConditionalCheckFailedException(_)
-                ) =>
+                if matches!(failure.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
             {
                 Ok(Updated::GuardFailed)
             }
@@ -204,8 +184,7 @@ fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 fn encode(attempt: &AttemptItem) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(attempt)
-        .map_err(|e| StoreError(format!("attempt cannot be encoded: {e}")))
+    serde_dynamo::to_attribute_value(attempt).map_err(|e| StoreError(format!("attempt cannot be encoded: {e}")))
 }
 
 fn decode(item: HashMap<String, AttributeValue>, id: &str) -> Result<Job, StoreError> {

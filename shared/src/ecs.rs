@@ -8,8 +8,8 @@
 use aws_sdk_ecs::error::{DisplayErrorContext, SdkError};
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType,
-    NetworkConfiguration, PropagateTags, Tag, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration,
+    PropagateTags, Tag, TaskOverride,
 };
 use aws_sdk_ecs::Client;
 
@@ -43,9 +43,7 @@ impl EcsTaskLauncher {
         Ok(Self {
             client,
             cluster: config.cluster.clone(),
-            network: NetworkConfiguration::builder()
-                .awsvpc_configuration(vpc)
-                .build(),
+            network: NetworkConfiguration::builder().awsvpc_configuration(vpc).build(),
         })
     }
 }
@@ -103,7 +101,6 @@ fn answer(output: RunTaskOutput) -> Launched {
     if let Some(task) = output.tasks().iter().find(|t| t.task_arn().is_some()) {
         return Launched::Started {
             task_arn: task.task_arn().unwrap_or_default().to_owned(),
-            last_status: task.last_status().map(str::to_owned),
         };
     }
     let failures: Vec<String> = output
@@ -133,10 +130,7 @@ fn answer(output: RunTaskOutput) -> Launched {
 /// [`LaunchError`] when the outcome is unknown.
 fn error_answer(err: SdkError<RunTaskError>) -> Result<Launched, LaunchError> {
     let SdkError::ServiceError(failure) = err else {
-        return Err(LaunchError(format!(
-            "RunTask: {}",
-            DisplayErrorContext(err)
-        )));
+        return Err(LaunchError(format!("RunTask: {}", DisplayErrorContext(err))));
     };
     let message = |m: Option<&str>| m.unwrap_or("no message").to_owned();
     let reason = match failure.into_err() {
@@ -145,7 +139,6 @@ fn error_answer(err: SdkError<RunTaskError>) -> Result<Launched, LaunchError> {
         RunTaskError::ConflictException(e) if !e.resource_ids().is_empty() => {
             return Ok(Launched::Started {
                 task_arn: e.resource_ids()[0].clone(),
-                last_status: None,
             })
         }
         RunTaskError::ConflictException(e) => format!("conflict: {}", message(e.message())),
@@ -173,12 +166,7 @@ fn error_answer(err: SdkError<RunTaskError>) -> Result<Launched, LaunchError> {
             format!("unsupported feature: {}", message(e.message()))
         }
         // ServerException, throttling and anything this SDK version does not know.
-        other => {
-            return Err(LaunchError(format!(
-                "RunTask: {}",
-                DisplayErrorContext(other)
-            )))
-        }
+        other => return Err(LaunchError(format!("RunTask: {}", DisplayErrorContext(other)))),
     };
     Ok(Launched::Refused { reason })
 }

@@ -270,12 +270,7 @@ impl TaskTimeline {
 }
 
 /// Wraps a detail into the EventBridge envelope ECS events arrive in.
-pub fn eventbridge_envelope(
-    detail: &TaskStateChange,
-    id: &str,
-    account: &str,
-    region: &str,
-) -> serde_json::Value {
+pub fn eventbridge_envelope(detail: &TaskStateChange, id: &str, account: &str, region: &str) -> serde_json::Value {
     serde_json::json!({
         "version": "0",
         "id": id,
@@ -303,13 +298,11 @@ mod tests {
     use super::*;
     use aws_lambda_events::eventbridge::EventBridgeEvent;
 
-    const AWS_EXAMPLE: &str =
-        include_str!("../../tests/fixtures/ecs-task-state-change-running.json");
+    const AWS_EXAMPLE: &str = include_str!("../../tests/fixtures/ecs-task-state-change-running.json");
 
     #[test]
     fn parses_the_aws_documentation_example() {
-        let event: EventBridgeEvent<TaskStateChange> =
-            serde_json::from_str(AWS_EXAMPLE).expect("fixture parses");
+        let event: EventBridgeEvent<TaskStateChange> = serde_json::from_str(AWS_EXAMPLE).expect("fixture parses");
         assert_eq!(event.detail_type, DETAIL_TYPE);
         assert_eq!(event.detail.last_status, EcsTaskStatus::Running);
         assert_eq!(event.detail.version, 4);
@@ -339,13 +332,7 @@ mod tests {
 
     #[test]
     fn stop_codes_round_trip_and_unknown_ones_are_kept() {
-        assert_eq!(
-            StopCode::parse("SpotInterruption"),
-            StopCode::SpotInterruption
-        );
-        assert_eq!(
-            StopCode::parse("NewCode"),
-            StopCode::Other("NewCode".into())
-        );
+        assert_eq!(StopCode::parse("SpotInterruption"), StopCode::SpotInterruption);
+        assert_eq!(StopCode::parse("NewCode"), StopCode::Other("NewCode".into()));
     }
 }

@@ -47,15 +47,14 @@ impl ApiError {
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedBody(_) | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
             Self::Service(err) => match err {
-                ServiceError::UnknownDefinition { .. }
-                | ServiceError::UndeclaredParameters { .. } => StatusCode::BAD_REQUEST,
+                ServiceError::UnknownDefinition { .. } | ServiceError::UndeclaredParameters { .. } => {
+                    StatusCode::BAD_REQUEST
+                }
                 ServiceError::OverridesTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::JobNotFound => StatusCode::NOT_FOUND,
                 ServiceError::LaunchRefused { .. } => StatusCode::BAD_GATEWAY,
-                ServiceError::LaunchUnavailable { .. } | ServiceError::Store(_) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ServiceError::LaunchUnavailable { .. } | ServiceError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
             },
         }
     }
@@ -132,10 +131,7 @@ impl ApiError {
             title: title.to_owned(),
             status: self.status().as_u16(),
             detail,
-            extensions: extensions
-                .into_iter()
-                .map(|(k, v)| (k.to_owned(), v))
-                .collect(),
+            extensions: extensions.into_iter().map(|(k, v)| (k.to_owned(), v)).collect(),
         }
     }
 
@@ -169,11 +165,7 @@ pub struct Problem {
     pub extensions: BTreeMap<String, serde_json::Value>,
 }
 
-fn json_response(
-    status: StatusCode,
-    body: &impl Serialize,
-    content_type: &'static str,
-) -> Response<Body> {
+fn json_response(status: StatusCode, body: &impl Serialize, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(
         serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned()),
     ));
@@ -203,10 +195,7 @@ pub fn owner_of(request: &Request) -> Result<Owner, ApiError> {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
         return Err(ApiError::Unauthenticated);
     };
-    let authorizer = context
-        .authorizer
-        .as_ref()
-        .ok_or(ApiError::Unauthenticated)?;
+    let authorizer = context.authorizer.as_ref().ok_or(ApiError::Unauthenticated)?;
     let jwt_subject = authorizer
         .jwt
         .as_ref()
@@ -231,9 +220,7 @@ struct CreateJobBody {
 
 /// Parses `POST /jobs`: content type, size, JSON shape and `Idempotency-Key`, in the
 /// order that gives the most useful error first.
-pub fn parse_create_request(
-    request: &Request,
-) -> Result<(JobRequest, Option<IdempotencyKey>), ApiError> {
+pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<IdempotencyKey>), ApiError> {
     let content_type = request
         .headers()
         .get(CONTENT_TYPE)
@@ -247,12 +234,9 @@ pub fn parse_create_request(
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::BodyTooLarge);
     }
-    let parsed: CreateJobBody =
-        serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let parsed: CreateJobBody = serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
     if parsed.definition.trim().is_empty() {
-        return Err(ApiError::MalformedBody(
-            "definition must not be empty".to_owned(),
-        ));
+        return Err(ApiError::MalformedBody("definition must not be empty".to_owned()));
     }
     let key = match request.headers().get(IDEMPOTENCY_KEY_HEADER) {
         None => None,

@@ -5,9 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::{Job, JobId, JobUpdate};
-use crate::ports::{
-    Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated,
-};
+use crate::ports::{Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a half-written job: every write below
@@ -96,10 +94,7 @@ impl InMemoryTaskLauncher {
 impl TaskLauncher for InMemoryTaskLauncher {
     async fn launch(&self, request: &TaskRequest) -> Result<Launched, LaunchError> {
         lock(&self.requests).push(request.clone());
-        match lock(&self.script)
-            .pop_front()
-            .unwrap_or(ScriptedLaunch::Start)
-        {
+        match lock(&self.script).pop_front().unwrap_or(ScriptedLaunch::Start) {
             ScriptedLaunch::Refuse(reason) => Ok(Launched::Refused { reason }),
             ScriptedLaunch::Unavailable(why) => Err(LaunchError(why)),
             ScriptedLaunch::Start => {
@@ -108,14 +103,9 @@ impl TaskLauncher for InMemoryTaskLauncher {
                 let next = tasks.len();
                 let task_arn = tasks
                     .entry(token)
-                    .or_insert_with(|| {
-                        format!("arn:aws:ecs:us-east-1:000000000000:task/local/{next:032x}")
-                    })
+                    .or_insert_with(|| format!("arn:aws:ecs:us-east-1:000000000000:task/local/{next:032x}"))
                     .clone();
-                Ok(Launched::Started {
-                    task_arn,
-                    last_status: Some("PROVISIONING".to_owned()),
-                })
+                Ok(Launched::Started { task_arn })
             }
         }
     }

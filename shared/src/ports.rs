@@ -39,11 +39,7 @@ pub trait JobStore: Send + Sync {
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 
     /// Applies `update` to the job `id` only if the update's guard holds at write time.
-    fn update(
-        &self,
-        id: JobId,
-        update: &JobUpdate,
-    ) -> impl Future<Output = Result<Updated, StoreError>> + Send;
+    fn update(&self, id: JobId, update: &JobUpdate) -> impl Future<Output = Result<Updated, StoreError>> + Send;
 }
 
 /// One task to run for one attempt of a job.
@@ -78,10 +74,7 @@ impl TaskRequest {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Launched {
     /// The task exists (or existed already for this attempt's token).
-    Started {
-        task_arn: String,
-        last_status: Option<String>,
-    },
+    Started { task_arn: String },
     /// ECS refused for good (`failures[]`, missing task definition, bad network
     /// configuration, access denied): no task exists and none will.
     Refused { reason: String },
@@ -96,8 +89,5 @@ pub struct LaunchError(pub String);
 /// Runs tasks.
 pub trait TaskLauncher: Send + Sync {
     /// Runs the task, idempotently per `request.started_by`.
-    fn launch(
-        &self,
-        request: &TaskRequest,
-    ) -> impl Future<Output = Result<Launched, LaunchError>> + Send;
+    fn launch(&self, request: &TaskRequest) -> impl Future<Output = Result<Launched, LaunchError>> + Send;
 }

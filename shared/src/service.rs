@@ -7,13 +7,10 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use crate::domain::{
-    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, NewJob,
-    Owner, StartedBy,
+    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, NewJob, Owner, StartedBy,
 };
-use crate::ecs_event::{EcsTaskStatus, TaskStateChange};
-use crate::ports::{
-    Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated,
-};
+use crate::ecs_event::TaskStateChange;
+use crate::ports::{Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated};
 
 /// A validated-to-be request body of `POST /jobs`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -26,10 +23,7 @@ pub struct JobRequest {
 #[derive(Debug, thiserror::Error)]
 pub enum ServiceError {
     #[error("unknown job definition {definition:?}")]
-    UnknownDefinition {
-        definition: String,
-        known: Vec<String>,
-    },
+    UnknownDefinition { definition: String, known: Vec<String> },
     #[error("parameters {undeclared:?} are not declared by job definition {definition:?}")]
     UndeclaredParameters {
         definition: String,
@@ -67,16 +61,12 @@ pub async fn submit_job(
     request: JobRequest,
     idempotency_key: Option<IdempotencyKey>,
 ) -> Result<Job, ServiceError> {
-    let definition =
-        definitions
-            .get(&request.definition)
-            .ok_or_else(|| ServiceError::UnknownDefinition {
-                definition: request.definition.clone(),
-                known: definitions
-                    .iter()
-                    .map(|(name, _)| name.to_owned())
-                    .collect(),
-            })?;
+    let definition = definitions
+        .get(&request.definition)
+        .ok_or_else(|| ServiceError::UnknownDefinition {
+            definition: request.definition.clone(),
+            known: definitions.iter().map(|(name, _)| name.to_owned()).collect(),
+        })?;
     let undeclared: Vec<String> = request
         .parameters
         .keys()
@@ -117,9 +107,7 @@ pub async fn submit_job(
     let job = match store.create(&job).await? {
         Created::Inserted => job,
         Created::AlreadyExists(existing) => {
-            if existing.owner != job.owner
-                || !existing.matches_request(&job.definition, &job.parameters)
-            {
+            if existing.owner != job.owner || !existing.matches_request(&job.definition, &job.parameters) {
                 return Err(ServiceError::IdempotencyKeyReused);
             }
             if !existing.awaiting_launch() {
@@ -154,29 +142,20 @@ async fn launch(
         Ok(launched) => launched,
         Err(source) => {
             tracing::warn!(job_id = %job.id, error = %source, "launch outcome unknown; job stays SUBMITTED for a retry");
-            return Err(ServiceError::LaunchUnavailable {
-                job_id: job.id,
-                source,
-            });
+            return Err(ServiceError::LaunchUnavailable { job_id: job.id, source });
         }
     };
     let update = match &launched {
-        Launched::Started {
-            task_arn,
-            last_status,
-        } => {
-            let status = last_status.as_deref().and_then(EcsTaskStatus::parse);
+        Launched::Started { task_arn } => {
             tracing::info!(job_id = %job.id, task_arn, "task started");
-            job.launched(task_arn.clone(), status, now)
+            job.launched(task_arn.clone(), now)
         }
         Launched::Refused { reason } => {
             tracing::warn!(job_id = %job.id, reason, "ECS refused the task");
             job.launch_refused(format!("ECS refused to run the task: {reason}"), now)
         }
     }
-    .ok_or(StoreError(
-        "a job without attempts cannot be launched".to_owned(),
-    ))?;
+    .ok_or(StoreError("a job without attempts cannot be launched".to_owned()))?;
 
     match store.update(job.id, &update).await? {
         Updated::Applied => {
@@ -237,10 +216,7 @@ pub enum EventOutcome {
 
 /// Applies one ECS Task State Change: one keyed read through `startedBy`, then at most
 /// one conditional write.
-pub async fn apply_task_event(
-    store: &impl JobStore,
-    event: &TaskStateChange,
-) -> Result<EventOutcome, StoreError> {
+pub async fn apply_task_event(store: &impl JobStore, event: &TaskStateChange) -> Result<EventOutcome, StoreError> {
     let Some(started_by) = event.started_by.as_deref().and_then(StartedBy::parse) else {
         return Ok(EventOutcome::Foreign);
     };

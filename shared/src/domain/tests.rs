@@ -28,9 +28,7 @@ fn new_job() -> Job {
 
 fn launched_job() -> Job {
     let mut job = new_job();
-    let update = job
-        .launched(TASK_ARN.into(), Some(EcsTaskStatus::Provisioning), at(1))
-        .unwrap();
+    let update = job.launched(TASK_ARN.into(), at(1)).unwrap();
     assert!(job.guard_holds(&update));
     job.apply(&update);
     job
@@ -51,10 +49,7 @@ fn lifecycle(exit_code: i32) -> Vec<TaskStateChange> {
         t.advance(Running, at(10)),
     ];
     t.container_exited(CONTAINER, exit_code);
-    t.stopping_because(
-        "EssentialContainerExited",
-        "Essential container in task exited",
-    );
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
     events.push(t.advance(Running, at(20)));
     events.push(t.advance(Deactivating, at(21)));
     events.push(t.advance(Stopping, at(22)));
@@ -116,18 +111,12 @@ fn every_ecs_status_before_stopped_maps_to_its_job_status() {
 fn stopped_with_essential_container_exit_zero_succeeds() {
     let mut t = timeline(&[CONTAINER]);
     t.container_exited(CONTAINER, 0);
-    t.stopping_because(
-        "EssentialContainerExited",
-        "Essential container in task exited",
-    );
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
     let update = apply_one(&launched_job(), &stopped(t));
     assert_eq!(update.status, JobStatus::Succeeded);
     assert_eq!(update.status_reason, None);
     assert_eq!(update.attempt.exit_code, Some(0));
-    assert_eq!(
-        update.attempt.stop_code.as_deref(),
-        Some("EssentialContainerExited")
-    );
+    assert_eq!(update.attempt.stop_code.as_deref(), Some("EssentialContainerExited"));
     assert_eq!(update.attempt.stopped_at, Some(at(30)));
     assert_eq!(update.updated_at, at(30));
 }
@@ -136,10 +125,7 @@ fn stopped_with_essential_container_exit_zero_succeeds() {
 fn stopped_with_non_zero_exit_fails_naming_the_code() {
     let mut t = timeline(&[CONTAINER]);
     t.container_exited(CONTAINER, 3);
-    t.stopping_because(
-        "EssentialContainerExited",
-        "Essential container in task exited",
-    );
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
     let update = apply_one(&launched_job(), &stopped(t));
     assert_eq!(update.status, JobStatus::Failed);
     assert_eq!(update.attempt.exit_code, Some(3));
@@ -167,10 +153,7 @@ fn only_the_job_container_exit_code_counts() {
     let mut t = timeline(&["sidecar", CONTAINER]);
     t.container_exited("sidecar", 0);
     t.container_exited(CONTAINER, 137);
-    t.stopping_because(
-        "EssentialContainerExited",
-        "Essential container in task exited",
-    );
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
     let update = apply_one(&launched_job(), &stopped(t));
     assert_eq!(update.status, JobStatus::Failed);
     assert_eq!(update.attempt.exit_code, Some(137));
@@ -205,10 +188,7 @@ fn every_other_stop_code_is_a_failure_with_its_code_in_the_reason() {
         let update = apply_one(&launched_job(), &stopped(t));
         assert_eq!(update.status, JobStatus::Failed, "{code}");
         let reason = update.status_reason.unwrap();
-        assert!(
-            reason.contains(&format!("({code}: ECS said so)")),
-            "{code}: {reason}"
-        );
+        assert!(reason.contains(&format!("({code}: ECS said so)")), "{code}: {reason}");
     }
 }
 
@@ -226,16 +206,10 @@ fn stopped_without_stop_code_or_exit_code_fails() {
 fn stopped_without_the_job_container_fails_even_if_another_exited_zero() {
     let mut t = timeline(&["other"]);
     t.container_exited("other", 0);
-    t.stopping_because(
-        "EssentialContainerExited",
-        "Essential container in task exited",
-    );
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
     let update = apply_one(&launched_job(), &stopped(t));
     assert_eq!(update.status, JobStatus::Failed);
-    assert!(update
-        .status_reason
-        .unwrap()
-        .starts_with("container 'app' is missing"));
+    assert!(update.status_reason.unwrap().starts_with("container 'app' is missing"));
 }
 
 #[test]
@@ -248,10 +222,7 @@ fn duplicate_and_stale_events_are_ignored() {
     );
     assert_eq!(
         decide(&job, 1, &events[1]),
-        EventDecision::Ignore(Ignored::Stale {
-            stored: 4,
-            received: 2
-        })
+        EventDecision::Ignore(Ignored::Stale { stored: 4, received: 2 })
     );
 }
 
@@ -313,7 +284,7 @@ fn an_event_before_the_launch_is_recorded_still_finds_and_moves_the_job() {
     assert_eq!((job.status, writes), (JobStatus::Starting, 1));
     assert_eq!(job.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
     // The launch's own write is then refused by its guard, and changes nothing.
-    let late_launch = job.launched(TASK_ARN.into(), None, at(3)).unwrap();
+    let late_launch = job.launched(TASK_ARN.into(), at(3)).unwrap();
     assert!(!job.guard_holds(&late_launch));
 }
 

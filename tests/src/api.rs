@@ -1,0 +1,107 @@
+//! HTTP requests exactly as API Gateway (HTTP API, payload format 2.0) hands them to
+//! Lambda, and helpers to read the responses.
+
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+/// Who the authorizer says is calling.
+#[derive(Debug, Clone, Copy)]
+pub enum Caller<'a> {
+    Iam(&'a str),
+    Jwt(&'a str),
+    Anonymous,
+}
+
+pub const ALICE: Caller<'static> = Caller::Iam("arn:aws:iam::111122223333:user/alice");
+pub const BOB: Caller<'static> = Caller::Iam("arn:aws:iam::111122223333:user/bob");
+
+/// A request for `route` (`"POST /jobs"`, `"GET /jobs/{id}"`) as API Gateway delivers it.
+pub fn gateway_request(
+    method: &str,
+    path: &str,
+    path_parameters: Option<Value>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    caller: Caller<'_>,
+) -> Request {
+    let route = match path_parameters {
+        Some(_) => format!("{method} /jobs/{{id}}"),
+        None => format!("{method} {path}"),
+    };
+    let authorizer = match caller {
+        Caller::Iam(arn) => json!({"iam": {"accessKey": "AKIA0000", "accountId": "111122223333",
+            "callerId": "AIDA0000", "principalOrgId": null, "userArn": arn, "userId": "AIDA0000"}}),
+        Caller::Jwt(sub) => json!({"jwt": {"claims": {"sub": sub, "iss": "https://issuer.example"}, "scopes": null}}),
+        Caller::Anonymous => Value::Null,
+    };
+    let mut header_map = serde_json::Map::new();
+    header_map.insert("host".into(), json!("abc123.execute-api.us-east-1.amazonaws.com"));
+    for (name, value) in headers {
+        header_map.insert(name.to_ascii_lowercase(), json!(value));
+    }
+    let mut context = json!({
+        "accountId": "111122223333", "apiId": "abc123",
+        "domainName": "abc123.execute-api.us-east-1.amazonaws.com", "domainPrefix": "abc123",
+        "http": {"method": method, "path": path, "protocol": "HTTP/1.1", "sourceIp": "192.0.2.1", "userAgent": "tests"},
+        "requestId": "req-1", "routeKey": route, "stage": "$default",
+        "time": "01/Nov/2026:12:00:00 +0000", "timeEpoch": 1793534400000_i64,
+    });
+    if !authorizer.is_null() {
+        context["authorizer"] = authorizer;
+    }
+    let mut event = json!({
+        "version": "2.0", "routeKey": route, "rawPath": path, "rawQueryString": "",
+        "headers": header_map, "requestContext": context, "isBase64Encoded": false,
+    });
+    if let Some(parameters) = path_parameters {
+        event["pathParameters"] = parameters;
+    }
+    if let Some(body) = body {
+        event["body"] = json!(body);
+    }
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+pub fn post_job(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Request {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(key) = idempotency_key {
+        headers.push(("idempotency-key", key));
+    }
+    gateway_request("POST", "/jobs", None, &headers, Some(body), caller)
+}
+
+pub fn get_job(id: &str, caller: Caller<'_>) -> Request {
+    gateway_request(
+        "GET",
+        &format!("/jobs/{id}"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        caller,
+    )
+}
+
+/// The body of a response as JSON.
+pub fn json_body(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
+}
+
+pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    response.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+/// Asserts a problem response: status, `application/problem+json`, and the problem type.
+pub fn assert_problem(response: &Response<Body>, status: u16, problem: &str) -> Value {
+    let body = json_body(response);
+    assert_eq!(response.status().as_u16(), status, "status of {body}");
+    assert_eq!(header(response, "content-type"), Some("application/problem+json"));
+    assert_eq!(
+        body["type"],
+        format!("tag:job-tracker,2026:problem:{problem}"),
+        "{body}"
+    );
+    assert_eq!(body["status"], status);
+    assert!(body["title"].as_str().is_some_and(|t| !t.is_empty()), "{body}");
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()), "{body}");
+    body
+}

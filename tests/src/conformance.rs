@@ -1,0 +1,229 @@
+//! The behaviour every `JobStore` adapter must have, as one suite run against each
+//! (`store_conformance_tests!`): the in-memory store and DynamoDB on DynamoDB Local.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use shared::domain::{decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner};
+use shared::ecs_event::{EcsTaskStatus, TaskStateChange, TaskTimeline};
+use shared::ports::{Created, JobStore, Updated};
+
+const TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/0123456789abcdef0123456789abcdef";
+const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:cluster/jobs";
+
+fn at(second: i64) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0)
+        .single()
+        .expect("valid time")
+        + Duration::seconds(second)
+}
+
+fn new_job() -> Job {
+    Job::submitted(
+        NewJob {
+            id: JobId::random(),
+            owner: Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner"),
+            definition: "report".into(),
+            container: "app".into(),
+            parameters: BTreeMap::from([("REPORT_DATE".into(), "2026-11-01".into())]),
+            idempotency_key: None,
+        },
+        at(0),
+    )
+}
+
+async fn stored<S: JobStore>(store: &S, id: JobId) -> Job {
+    store.get(id).await.expect("store answers").expect("job exists")
+}
+
+/// A recorded job whose task ECS accepted.
+async fn launched_job<S: JobStore>(store: &S) -> Job {
+    let job = new_job();
+    assert_eq!(store.create(&job).await.expect("create"), Created::Inserted);
+    let update = job.launched(TASK_ARN.into(), at(1)).expect("launch update");
+    assert_eq!(store.update(job.id, &update).await.expect("update"), Updated::Applied);
+    stored(store, job.id).await
+}
+
+fn event_update(job: &Job, event: &TaskStateChange) -> JobUpdate {
+    match decide(job, 1, event) {
+        EventDecision::Apply(update) => update,
+        EventDecision::Ignore(why) => panic!("expected a write for version {}: {why}", event.version),
+    }
+}
+
+/// A successful task's events: versions 1 to 8.
+fn lifecycle() -> Vec<TaskStateChange> {
+    use EcsTaskStatus::*;
+    let mut task = TaskTimeline::new(TASK_ARN, CLUSTER_ARN, None, &["app"], at(1));
+    let mut events: Vec<_> = [Provisioning, Pending, Activating, Running]
+        .into_iter()
+        .zip(2..)
+        .map(|(status, t)| task.advance(status, at(t)))
+        .collect();
+    task.container_exited("app", 0);
+    task.stopping_because("EssentialContainerExited", "Essential container in task exited");
+    for (status, t) in [(Deactivating, 20), (Stopping, 21), (Deprovisioning, 22), (Stopped, 30)] {
+        events.push(task.advance(status, at(t)));
+    }
+    events
+}
+
+pub async fn create_then_get_returns_the_same_job<S: JobStore>(store: Arc<S>) {
+    let job = new_job();
+    assert_eq!(store.create(&job).await.expect("create"), Created::Inserted);
+    assert_eq!(stored(&*store, job.id).await, job);
+}
+
+pub async fn get_of_an_unknown_job_is_none<S: JobStore>(store: Arc<S>) {
+    assert_eq!(store.get(JobId::random()).await.expect("get"), None);
+}
+
+pub async fn create_of_an_existing_id_returns_the_stored_job_unchanged<S: JobStore>(store: Arc<S>) {
+    let first = new_job();
+    store.create(&first).await.expect("create");
+    let mut second = new_job();
+    second.id = first.id;
+    second.definition = "backup".into();
+    match store.create(&second).await.expect("create") {
+        Created::AlreadyExists(existing) => assert_eq!(*existing, first),
+        Created::Inserted => panic!("a second create of the same id must not insert"),
+    }
+    assert_eq!(stored(&*store, first.id).await, first);
+}
+
+pub async fn sixteen_concurrent_creates_of_one_id_insert_once<S: JobStore + 'static>(store: Arc<S>) {
+    let job = new_job();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let (store, job) = (store.clone(), job.clone());
+        tasks.spawn(async move { store.create(&job).await.expect("create") });
+    }
+    let outcomes = tasks.join_all().await;
+    let inserted = outcomes.iter().filter(|o| **o == Created::Inserted).count();
+    assert_eq!(inserted, 1, "{outcomes:?}");
+}
+
+pub async fn a_launch_is_recorded_at_most_once<S: JobStore>(store: Arc<S>) {
+    let job = launched_job(&*store).await;
+    let again = new_job()
+        .launched("arn:aws:ecs:us-east-1:1:task/jobs/other".into(), at(2))
+        .expect("update");
+    assert_eq!(
+        store.update(job.id, &again).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let refused = job.launch_refused("too late".into(), at(2)).expect("update");
+    assert_eq!(
+        store.update(job.id, &refused).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now.status, JobStatus::Starting);
+    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+}
+
+pub async fn a_refused_launch_fails_the_job<S: JobStore>(store: Arc<S>) {
+    let job = new_job();
+    store.create(&job).await.expect("create");
+    let refused = job.launch_refused("RESOURCE:MEMORY".into(), at(1)).expect("update");
+    assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now.status, JobStatus::Failed);
+    assert_eq!(now.status_reason.as_deref(), Some("RESOURCE:MEMORY"));
+    assert!(now.failed_at_launch());
+}
+
+pub async fn updates_apply_in_version_order_and_stale_or_duplicate_ones_are_rejected<S: JobStore>(store: Arc<S>) {
+    let events = lifecycle();
+    let job = launched_job(&*store).await;
+    let running = event_update(&job, &events[3]);
+    let stopping = event_update(&job, &events[4]);
+
+    assert_eq!(store.update(job.id, &stopping).await.expect("update"), Updated::Applied);
+    assert_eq!(
+        store.update(job.id, &stopping).await.expect("update"),
+        Updated::GuardFailed,
+        "duplicate"
+    );
+    assert_eq!(
+        store.update(job.id, &running).await.expect("update"),
+        Updated::GuardFailed,
+        "stale"
+    );
+
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now.status, JobStatus::Stopping);
+    assert_eq!(now.attempts[0].event_version, Some(events[4].version));
+    let mut expected = job.clone();
+    expected.apply(&stopping);
+    assert_eq!(now, expected);
+}
+
+pub async fn a_terminal_job_never_changes<S: JobStore>(store: Arc<S>) {
+    let events = lifecycle();
+    let job = launched_job(&*store).await;
+    let stopped = event_update(&job, &events[7]);
+    assert_eq!(store.update(job.id, &stopped).await.expect("update"), Updated::Applied);
+    let finished = stored(&*store, job.id).await;
+    assert_eq!(finished.status, JobStatus::Succeeded);
+
+    // An update decided before the job finished, even with a newer version, is refused.
+    let mut later = event_update(&job, &events[3]);
+    later.guard = shared::domain::UpdateGuard::EventNewerThanStored(events[7].version + 1);
+    assert_eq!(
+        store.update(job.id, &later).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, job.id).await, finished);
+}
+
+pub async fn sixteen_concurrent_conflicting_updates_lose_none<S: JobStore + 'static>(store: Arc<S>) {
+    // Sixteen RUNNING events of the same task, versions 1..=16, all decided against the
+    // same read and written at once: the highest version must be what remains.
+    let job = launched_job(&*store).await;
+    let mut task = TaskTimeline::new(TASK_ARN, CLUSTER_ARN, None, &["app"], at(1));
+    let updates: Vec<JobUpdate> = (1..=16)
+        .map(|i| event_update(&job, &task.advance(EcsTaskStatus::Running, at(10 + i))))
+        .collect();
+    let highest = updates.last().expect("sixteen updates").clone();
+
+    let mut writers = tokio::task::JoinSet::new();
+    for update in updates.into_iter().rev() {
+        let store = store.clone();
+        writers.spawn(async move { store.update(job.id, &update).await.expect("update") });
+    }
+    let outcomes = writers.join_all().await;
+    assert!(outcomes.contains(&Updated::Applied), "{outcomes:?}");
+
+    let mut expected = job.clone();
+    expected.apply(&highest);
+    assert_eq!(stored(&*store, job.id).await, expected);
+}
+
+/// Declares one `#[tokio::test]` per conformance case, each on a store from `$make`.
+#[macro_export]
+macro_rules! store_conformance_tests {
+    ($make:expr) => {
+        $crate::store_conformance_tests!(@cases $make;
+            create_then_get_returns_the_same_job,
+            get_of_an_unknown_job_is_none,
+            create_of_an_existing_id_returns_the_stored_job_unchanged,
+            sixteen_concurrent_creates_of_one_id_insert_once,
+            a_launch_is_recorded_at_most_once,
+            a_refused_launch_fails_the_job,
+            updates_apply_in_version_order_and_stale_or_duplicate_ones_are_rejected,
+            a_terminal_job_never_changes,
+            sixteen_concurrent_conflicting_updates_lose_none,
+        );
+    };
+    (@cases $make:expr; $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                $crate::conformance::$case(std::sync::Arc::new($make.await)).await;
+            }
+        )*
+    };
+}

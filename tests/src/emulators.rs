@@ -1,0 +1,53 @@
+//! The emulators `scripts/devenv up` starts, reached through the environment it prints.
+//! Tests that need them fail (never skip) when it is missing.
+
+use aws_config::SdkConfig;
+use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use shared::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE};
+
+pub fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the tests through scripts/test, which starts DynamoDB Local and moto server")
+    })
+}
+
+/// SDK configuration pointing DynamoDB at DynamoDB Local and everything else at moto.
+pub async fn sdk_config() -> SdkConfig {
+    required_env("AWS_ENDPOINT_URL");
+    required_env("AWS_ENDPOINT_URL_DYNAMODB");
+    aws_config::load_from_env().await
+}
+
+/// A new, empty jobs table in DynamoDB Local, with the key schema Terraform declares.
+pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
+    let name = format!("jobs-test-{}", uuid::Uuid::new_v4().simple());
+    client
+        .create_table()
+        .table_name(&name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(
+            AttributeDefinition::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("attribute definition"),
+        )
+        .key_schema(
+            KeySchemaElement::builder()
+                .attribute_name(KEY_ATTRIBUTE)
+                .key_type(KeyType::Hash)
+                .build()
+                .expect("key schema"),
+        )
+        .send()
+        .await
+        .expect("DynamoDB Local creates the table");
+    name
+}
+
+/// A DynamoDB job store on a fresh table of DynamoDB Local.
+pub async fn fresh_dynamo_store() -> DynamoJobStore {
+    let client = aws_sdk_dynamodb::Client::new(&sdk_config().await);
+    let table = fresh_table(&client).await;
+    DynamoJobStore::new(client, table)
+}

@@ -1,0 +1,5 @@
+//! The store conformance suite against the in-process store.
+
+use shared::memory::InMemoryJobStore;
+
+tests::store_conformance_tests!(async { InMemoryJobStore::default() });
