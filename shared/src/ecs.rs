@@ -170,3 +170,52 @@ fn error_answer(err: SdkError<RunTaskError>) -> Result<Launched, LaunchError> {
     };
     Ok(Launched::Refused { reason })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_ecs::types::{Failure, Task};
+
+    #[test]
+    fn failures_without_a_task_are_a_refusal_naming_each_failure() {
+        let output = RunTaskOutput::builder()
+            .failures(
+                Failure::builder()
+                    .arn("arn:aws:ecs:us-east-1:1:container-instance/abc")
+                    .reason("RESOURCE:MEMORY")
+                    .detail("not enough memory")
+                    .build(),
+            )
+            .failures(Failure::builder().reason("AGENT").build())
+            .build();
+        assert_eq!(
+            answer(output),
+            Launched::Refused {
+                reason: "RESOURCE:MEMORY (not enough memory) for arn:aws:ecs:us-east-1:1:container-instance/abc; AGENT"
+                    .to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn a_task_in_the_answer_is_a_start_even_with_failures_beside_it() {
+        let output = RunTaskOutput::builder()
+            .tasks(Task::builder().task_arn("arn:aws:ecs:us-east-1:1:task/jobs/t1").build())
+            .failures(Failure::builder().reason("MISSING").build())
+            .build();
+        assert_eq!(
+            answer(output),
+            Launched::Started {
+                task_arn: "arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned()
+            }
+        );
+    }
+
+    #[test]
+    fn an_empty_answer_is_a_refusal_not_a_silent_success() {
+        assert!(matches!(
+            answer(RunTaskOutput::builder().build()),
+            Launched::Refused { .. }
+        ));
+    }
+}
