@@ -91,3 +91,24 @@ pub trait TaskLauncher: Send + Sync {
     /// Runs the task, idempotently per `request.started_by`.
     fn launch(&self, request: &TaskRequest) -> impl Future<Output = Result<Launched, LaunchError>> + Send;
 }
+
+/// A shared adapter is still an adapter: one store can serve several handlers.
+impl<T: JobStore + ?Sized> JobStore for std::sync::Arc<T> {
+    fn create(&self, job: &Job) -> impl Future<Output = Result<Created, StoreError>> + Send {
+        (**self).create(job)
+    }
+
+    fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send {
+        (**self).get(id)
+    }
+
+    fn update(&self, id: JobId, update: &JobUpdate) -> impl Future<Output = Result<Updated, StoreError>> + Send {
+        (**self).update(id, update)
+    }
+}
+
+impl<T: TaskLauncher + ?Sized> TaskLauncher for std::sync::Arc<T> {
+    fn launch(&self, request: &TaskRequest) -> impl Future<Output = Result<Launched, LaunchError>> + Send {
+        (**self).launch(request)
+    }
+}

@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use chrono::{DateTime, Duration, SecondsFormat, Utc};
 use serde_json::Value;
 
 /// The task an event sequence is about.
@@ -16,8 +17,16 @@ pub struct Task<'a> {
 }
 
 /// The events of one fixture sequence (`success`, `exit-code-3`, `failed-to-start`), in
-/// the order ECS emitted them.
+/// the order ECS emitted them, moved in time so that the task starts a minute from now
+/// (after the job it belongs to was created, as in real life).
 pub fn sequence(name: &str, task: &Task<'_>) -> Vec<Value> {
+    // One shift per test process, so that sequences built for different jobs of one test
+    // carry identical timelines.
+    static SHIFT: std::sync::OnceLock<Duration> = std::sync::OnceLock::new();
+    let shift = *SHIFT.get_or_init(|| {
+        let fixture_start: DateTime<Utc> = "2020-01-23T17:57:00Z".parse().expect("a timestamp");
+        Utc::now() + Duration::minutes(1) - fixture_start
+    });
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("fixtures/ecs")
         .join(name);
@@ -31,10 +40,31 @@ pub fn sequence(name: &str, task: &Task<'_>) -> Vec<Value> {
         .iter()
         .map(|path| {
             let text = std::fs::read_to_string(path).expect("fixture readable");
-            let event: Value = serde_json::from_str(&text).expect("fixture is JSON");
+            let mut event: Value = serde_json::from_str(&text).expect("fixture is JSON");
+            shift_timestamps(&mut event, shift);
             readdress(event, task)
         })
         .collect()
+}
+
+/// Moves every timestamp in `value` (the envelope's `time` and every `...At`) by `shift`.
+fn shift_timestamps(value: &mut Value, shift: Duration) {
+    let Some(object) = value.as_object_mut() else {
+        if let Some(items) = value.as_array_mut() {
+            items.iter_mut().for_each(|item| shift_timestamps(item, shift));
+        }
+        return;
+    };
+    for (key, field) in object.iter_mut() {
+        let stamp = field.as_str().and_then(|s| s.parse::<DateTime<Utc>>().ok());
+        match stamp {
+            Some(at) if key == "time" => *field = (at + shift).to_rfc3339_opts(SecondsFormat::Secs, true).into(),
+            Some(at) if key.ends_with("At") => {
+                *field = (at + shift).to_rfc3339_opts(SecondsFormat::Millis, true).into()
+            }
+            _ => shift_timestamps(field, shift),
+        }
+    }
 }
 
 /// The event, about `task` instead of the fixture's task.

@@ -6,3 +6,4 @@ pub mod api;
 pub mod conformance;
 pub mod emulators;
 pub mod events;
+pub mod world;

@@ -1,0 +1,58 @@
+//! The three handlers wired to one store and one launcher, as the Lambdas are in
+//! production, with helpers to drive them the way API Gateway and EventBridge do.
+
+use job_api::JobApi;
+use job_events::{EventError, JobEvents};
+use lambda_http::{Body, Response};
+use serde_json::Value;
+use shared::domain::JobDefinitions;
+use shared::ports::{JobStore, TaskLauncher};
+use shared::service::EventOutcome;
+
+use crate::api::{self, Caller};
+
+pub struct World<S, L> {
+    pub create: create_job::CreateJob<S, L>,
+    pub events: JobEvents<S>,
+    pub api: JobApi<S>,
+}
+
+impl<S: JobStore + Clone, L: TaskLauncher> World<S, L> {
+    pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
+        Self {
+            create: create_job::CreateJob::new(store.clone(), launcher, definitions),
+            events: JobEvents::new(store.clone()),
+            api: JobApi::new(store),
+        }
+    }
+
+    pub async fn post(&self, body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Response<Body> {
+        self.create.handle(api::post_job(body, caller, idempotency_key)).await
+    }
+
+    pub async fn get(&self, id: &str, caller: Caller<'_>) -> Response<Body> {
+        self.api.handle(api::get_job(id, caller)).await
+    }
+
+    /// The job as its owner sees it now.
+    pub async fn job(&self, id: &str, caller: Caller<'_>) -> Value {
+        let response = self.get(id, caller).await;
+        assert_eq!(response.status(), 200, "GET /jobs/{id}: {}", api::json_body(&response));
+        api::json_body(&response)
+    }
+
+    /// Delivers events one by one, as EventBridge invokes the function.
+    pub async fn deliver(&self, events: &[Value]) -> Vec<Result<EventOutcome, EventError>> {
+        let mut outcomes = Vec::with_capacity(events.len());
+        for event in events {
+            outcomes.push(self.events.handle(event.clone()).await);
+        }
+        outcomes
+    }
+}
+
+/// `JOB_DEFINITIONS` JSON parsed as the functions parse it.
+pub fn definitions(json: &str) -> JobDefinitions {
+    let env = std::collections::HashMap::from([("JOB_DEFINITIONS".to_owned(), json.to_owned())]);
+    shared::config::job_definitions(&env).expect("valid JOB_DEFINITIONS")
+}

@@ -1,0 +1,126 @@
+//! create-job and job-events with the in-memory adapters, for what the emulators cannot
+//! produce: ECS not answering, and exact write counts.
+
+use serde_json::Value;
+use shared::domain::{JobId, StartedBy};
+use shared::memory::{InMemoryJobStore, InMemoryTaskLauncher, ScriptedLaunch};
+use std::sync::Arc;
+use tests::api::{assert_problem, header, json_body, ALICE};
+use tests::events::{sequence, shuffled_with_duplicates, Task};
+use tests::world::{definitions, World};
+
+const DEFINITIONS: &str =
+    r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE", "FORMAT"]}}"#;
+const REPORT: &str = r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#;
+
+type MemoryWorld = World<Arc<InMemoryJobStore>, Arc<InMemoryTaskLauncher>>;
+
+fn world(script: Vec<ScriptedLaunch>) -> (MemoryWorld, Arc<InMemoryJobStore>, Arc<InMemoryTaskLauncher>) {
+    let store = Arc::new(InMemoryJobStore::default());
+    let launcher = Arc::new(InMemoryTaskLauncher::answering(script));
+    let world = World::new(store.clone(), launcher.clone(), definitions(DEFINITIONS));
+    (world, store, launcher)
+}
+
+fn events(name: &str, job: &Value) -> Vec<Value> {
+    let job_id = JobId::parse(job["jobId"].as_str().expect("jobId")).expect("job id");
+    let started_by = StartedBy { job_id, attempt: 1 }.to_string();
+    sequence(
+        name,
+        &Task {
+            task_arn: job["taskArn"].as_str().expect("taskArn"),
+            cluster_arn: "arn:aws:ecs:us-east-1:000000000000:cluster/local",
+            started_by: Some(&started_by),
+            container: "app",
+        },
+    )
+}
+
+#[tokio::test]
+async fn ecs_not_answering_leaves_the_job_submitted_and_a_keyed_retry_starts_it_once() {
+    let (world, store, launcher) = world(vec![ScriptedLaunch::Unavailable("timeout".into())]);
+
+    let first = world.post(REPORT, ALICE, Some("k1")).await;
+    let problem = assert_problem(&first, 503, "launch-unavailable");
+    assert_eq!(header(&first, "retry-after"), Some("1"));
+    let id = problem["jobId"].as_str().expect("job id").to_owned();
+    assert_eq!(world.job(&id, ALICE).await["status"], "SUBMITTED");
+
+    let retry = world.post(REPORT, ALICE, Some("k1")).await;
+    assert_eq!(retry.status(), 201);
+    assert_eq!(json_body(&retry)["jobId"], id.as_str());
+    assert_eq!(json_body(&retry)["status"], "STARTING");
+
+    let requests = launcher.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(
+        requests[0].started_by, requests[1].started_by,
+        "the same attempt, so the same RunTask token"
+    );
+    assert_eq!(launcher.tasks_started(), 1);
+    assert_eq!(store.writes(), 2, "one create, one launch record");
+}
+
+#[tokio::test]
+async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again() {
+    let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse("RESOURCE:MEMORY".into())]);
+
+    let first = world.post(REPORT, ALICE, Some("k2")).await;
+    let replay = world.post(REPORT, ALICE, Some("k2")).await;
+
+    assert_problem(&first, 502, "launch-refused");
+    assert_eq!(json_body(&replay), json_body(&first));
+    assert_eq!(launcher.requests().len(), 1);
+}
+
+#[tokio::test]
+async fn the_container_gets_job_id_attempt_and_parameters() {
+    let (world, _, launcher) = world(vec![]);
+    let job = json_body(&world.post(REPORT, ALICE, None).await);
+
+    let request = launcher.requests().remove(0);
+    assert_eq!(request.task_definition, "report");
+    assert_eq!(request.container, "app");
+    let id = job["jobId"].as_str().expect("jobId").to_owned();
+    assert_eq!(
+        request.environment,
+        vec![
+            ("JOB_ID".to_owned(), id),
+            ("JOB_ATTEMPT".to_owned(), "1".to_owned()),
+            ("REPORT_DATE".to_owned(), "2026-11-01".to_owned()),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn rejected_requests_record_nothing_and_launch_nothing() {
+    let (world, store, launcher) = world(vec![]);
+    let oversize = format!(
+        r#"{{"definition": "report", "parameters": {{"REPORT_DATE": "{}", "FORMAT": "{}"}}}}"#,
+        "x".repeat(4096),
+        "y".repeat(4096)
+    );
+    assert_problem(&world.post(&oversize, ALICE, None).await, 413, "overrides-too-large");
+    assert_problem(
+        &world.post(r#"{"definition": "x"}"#, ALICE, None).await,
+        400,
+        "unknown-definition",
+    );
+    assert_eq!(store.writes(), 0);
+    assert!(launcher.requests().is_empty());
+}
+
+#[tokio::test]
+async fn a_successful_job_costs_five_writes_and_duplicates_cost_none() {
+    let (world, store, _) = world(vec![]);
+    let job = json_body(&world.post(REPORT, ALICE, None).await);
+    let in_order = events("success", &job);
+
+    world.deliver(&in_order).await;
+    assert_eq!(store.writes(), 5, "create, launch, RUNNING, STOPPING, SUCCEEDED");
+    let finished = world.job(job["jobId"].as_str().expect("jobId"), ALICE).await;
+
+    world.deliver(&shuffled_with_duplicates(&in_order, 9)).await;
+    assert_eq!(store.writes(), 5, "replayed events write nothing");
+    assert_eq!(world.job(job["jobId"].as_str().expect("jobId"), ALICE).await, finished);
+}
