@@ -15,7 +15,7 @@ pub enum Caller<'a> {
 pub const ALICE: Caller<'static> = Caller::Iam("arn:aws:iam::111122223333:user/alice");
 pub const BOB: Caller<'static> = Caller::Iam("arn:aws:iam::111122223333:user/bob");
 
-/// A request for `route` (`"POST /jobs"`, `"GET /jobs/{id}"`) as API Gateway delivers it.
+/// A request as API Gateway delivers it to the handler.
 pub fn gateway_request(
     method: &str,
     path: &str,
@@ -24,6 +24,19 @@ pub fn gateway_request(
     body: Option<&str>,
     caller: Caller<'_>,
 ) -> Request {
+    let event = gateway_event(method, path, path_parameters, headers, body, caller);
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+/// The API Gateway HTTP API (payload format 2.0) event of a request, as Lambda receives it.
+pub fn gateway_event(
+    method: &str,
+    path: &str,
+    path_parameters: Option<Value>,
+    headers: &[(&str, &str)],
+    body: Option<&str>,
+    caller: Caller<'_>,
+) -> Value {
     let route = match path_parameters {
         Some(_) => format!("{method} /jobs/{{id}}"),
         None => format!("{method} {path}"),
@@ -59,7 +72,7 @@ pub fn gateway_request(
     if let Some(body) = body {
         event["body"] = json!(body);
     }
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    event
 }
 
 pub fn post_job(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Request {

@@ -6,4 +6,5 @@ pub mod api;
 pub mod conformance;
 pub mod emulators;
 pub mod events;
+pub mod runtime_api;
 pub mod world;

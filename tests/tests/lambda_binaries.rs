@@ -1,0 +1,175 @@
+//! The built `create-job`, `job-events` and `job-api` binaries, each under a Lambda
+//! Runtime API, with only the environment `scripts/devenv` prints: POST /jobs as an API
+//! Gateway event → ECS events as EventBridge delivers them → GET /jobs/{id}.
+
+use std::path::PathBuf;
+use std::process::Stdio;
+
+use serde_json::{json, Value};
+use shared::domain::{JobId, StartedBy};
+use tests::api::{gateway_event, Caller, ALICE};
+use tests::emulators::{fresh_table, required_env, sdk_config};
+use tests::events::{sequence, shuffled_with_duplicates, Task};
+use tests::runtime_api::{Answer, FunctionProcess};
+
+/// Where the binaries are: `LAMBDA_BIN_DIR`, else beside this test's own target dir
+/// (`cargo test --workspace` builds every binary of the workspace).
+fn binary(name: &str) -> PathBuf {
+    let dir = std::env::var_os("LAMBDA_BIN_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let exe = std::env::current_exe().expect("test executable path");
+            exe.parent()
+                .and_then(|deps| deps.parent())
+                .expect("target dir")
+                .to_path_buf()
+        });
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is not built: run `cargo build --workspace --bins`",
+        path.display()
+    );
+    path
+}
+
+/// The variables `scripts/devenv` prints, from this process's environment, with the
+/// jobs table replaced by a fresh one.
+fn devenv_environment(table: &str) -> Vec<(String, String)> {
+    let mut environment: Vec<(String, String)> = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "ECS_CLUSTER",
+        "ECS_SUBNETS",
+        "ECS_SECURITY_GROUPS",
+        "ECS_ASSIGN_PUBLIC_IP",
+        "JOB_DEFINITIONS",
+    ]
+    .into_iter()
+    .map(|name| (name.to_owned(), required_env(name)))
+    .collect();
+    environment.push(("JOBS_TABLE".to_owned(), table.to_owned()));
+    environment
+}
+
+fn response_of(answer: Answer) -> (u16, Value) {
+    let Answer::Response(response) = answer else {
+        panic!("the HTTP function failed instead of answering: {answer:?}");
+    };
+    let status = response["statusCode"].as_u64().expect("statusCode") as u16;
+    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("a JSON body");
+    (status, body)
+}
+
+#[tokio::test]
+async fn the_binaries_take_a_job_from_post_through_events_to_get() {
+    let sdk = sdk_config().await;
+    let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
+    let environment = devenv_environment(&table);
+    let create = FunctionProcess::spawn(&binary("create-job"), &environment).await;
+    let events = FunctionProcess::spawn(&binary("job-events"), &environment).await;
+    let api = FunctionProcess::spawn(&binary("job-api"), &environment).await;
+
+    let post = gateway_event(
+        "POST",
+        "/jobs",
+        None,
+        &[("content-type", "application/json")],
+        Some(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#),
+        ALICE,
+    );
+    let (status, created) = response_of(create.runtime.invoke(&post).await);
+    assert_eq!(status, 201, "{created}");
+    let id = created["jobId"].as_str().expect("jobId").to_owned();
+
+    let cluster = required_env("ECS_CLUSTER");
+    let ecs = aws_sdk_ecs::Client::new(&sdk);
+    let described = ecs
+        .describe_clusters()
+        .clusters(&cluster)
+        .send()
+        .await
+        .expect("cluster");
+    let cluster_arn = described.clusters()[0].cluster_arn().expect("cluster ARN").to_owned();
+    let started_by = StartedBy {
+        job_id: JobId::parse(&id).expect("job id"),
+        attempt: 1,
+    }
+    .to_string();
+    let task = Task {
+        task_arn: created["taskArn"].as_str().expect("taskArn"),
+        cluster_arn: &cluster_arn,
+        started_by: Some(&started_by),
+        container: "app",
+    };
+    for event in shuffled_with_duplicates(&sequence("exit-code-3", &task), 11) {
+        let answer = events.runtime.invoke(&event).await;
+        assert_eq!(
+            answer,
+            Answer::Response(Value::Null),
+            "event {}",
+            event["detail"]["version"]
+        );
+    }
+
+    let get = gateway_event(
+        "GET",
+        &format!("/jobs/{id}"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        ALICE,
+    );
+    let (status, job) = response_of(api.runtime.invoke(&get).await);
+    assert_eq!(status, 200, "{job}");
+    assert_eq!(job["status"], "FAILED");
+    assert_eq!(job["exitCode"], 3);
+
+    let (status, _) = response_of(
+        api.runtime
+            .invoke(&gateway_event(
+                "GET",
+                &format!("/jobs/{id}"),
+                Some(json!({ "id": id })),
+                &[],
+                None,
+                Caller::Anonymous,
+            ))
+            .await,
+    );
+    assert_eq!(status, 401);
+
+    let Answer::Error(error) = events
+        .runtime
+        .invoke(&json!({"detail-type": "ECS Task State Change"}))
+        .await
+    else {
+        panic!("an unparseable event must fail the invocation");
+    };
+    assert_eq!(error["errorType"], "JobEvents.Unparseable", "{error}");
+}
+
+#[tokio::test]
+async fn a_missing_variable_stops_the_function_at_init_with_one_line_naming_it() {
+    let mut environment = devenv_environment("jobs");
+    environment.retain(|(name, _)| name != "JOB_DEFINITIONS");
+    let output = tokio::process::Command::new(binary("create-job"))
+        .env_clear()
+        .envs(environment)
+        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
+        .stdin(Stdio::null())
+        .output()
+        .await
+        .expect("create-job runs");
+
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        stderr.trim(),
+        "create-job: cannot start: configuration variable JOB_DEFINITIONS: is not set"
+    );
+}
