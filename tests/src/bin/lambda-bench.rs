@@ -1,0 +1,182 @@
+//! Measures the service's functions as Lambda runs them (DESIGN.md §7): cold start
+//! (process start to first `GET /next`) against a hello-world `lambda_runtime` binary,
+//! the first invocation against warm ones, and peak memory under load.
+//!
+//! Run by `scripts/bench`, which starts the emulators and builds release binaries.
+//! Usage: lambda-bench [COLD_STARTS] [WARM_INVOCATIONS]
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use shared::config::{EcsConfig, ProcessEnvironment};
+use shared::domain::{Owner, StartedBy};
+use shared::dynamodb::DynamoJobStore;
+use shared::ecs::EcsTaskLauncher;
+use shared::service::{submit_job, JobRequest};
+use tests::api::{gateway_event, ALICE};
+use tests::emulators::{fresh_table, required_env, sdk_config};
+use tests::events::{sequence, Task};
+use tests::runtime_api::{Answer, FunctionProcess};
+
+const ENVIRONMENT: [&str; 11] = [
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+    "ECS_CLUSTER",
+    "ECS_SUBNETS",
+    "ECS_SECURITY_GROUPS",
+    "ECS_ASSIGN_PUBLIC_IP",
+    "JOB_DEFINITIONS",
+];
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
+fn p90(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[(values.len() * 9 / 10).min(values.len() - 1)]
+}
+
+struct Measured {
+    cold_start_ms: Vec<f64>,
+    first_ms: Vec<f64>,
+    warm_ms: Vec<f64>,
+    peak_rss_kib: u64,
+}
+
+/// Payloads for one function: the n-th invocation's event.
+type Workload = Box<dyn Fn(usize) -> Value>;
+
+async fn measure(binary: &PathBuf, environment: &[(String, String)], workload: &Workload, cold: usize, warm: usize) -> Measured {
+    let mut measured = Measured {
+        cold_start_ms: vec![],
+        first_ms: vec![],
+        warm_ms: vec![],
+        peak_rss_kib: 0,
+    };
+    let mut n = 0;
+    for round in 0..cold {
+        let function = FunctionProcess::spawn(binary, environment).await;
+        let polled = function.runtime.first_poll(Duration::from_secs(10)).await.unwrap_or_else(|| {
+            panic!("{} never asked for work: {:?}", binary.display(), function.runtime.init_error())
+        });
+        measured.cold_start_ms.push(millis(polled - function.started));
+        let invocations = if round + 1 == cold { warm + 1 } else { 1 };
+        for i in 0..invocations {
+            let payload = workload(n);
+            n += 1;
+            let start = Instant::now();
+            let answer = function.runtime.invoke(&payload).await;
+            let elapsed = millis(start.elapsed());
+            if let Answer::Error(error) = &answer {
+                panic!("{} failed: {error}", binary.display());
+            }
+            if i == 0 {
+                measured.first_ms.push(elapsed);
+            } else {
+                measured.warm_ms.push(elapsed);
+            }
+        }
+        measured.peak_rss_kib = measured.peak_rss_kib.max(function.peak_rss_kib().unwrap_or(0));
+    }
+    measured
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let cold: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(20);
+    let warm: usize = args.next().and_then(|a| a.parse().ok()).unwrap_or(200);
+    let bin_dir = PathBuf::from(std::env::var("LAMBDA_BIN_DIR").unwrap_or_else(|_| "target/release".into()));
+
+    let sdk = sdk_config().await;
+    let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
+    let mut environment: Vec<(String, String)> = ENVIRONMENT.iter().map(|n| (n.to_string(), required_env(n))).collect();
+    environment.push(("JOBS_TABLE".into(), table.clone()));
+
+    // Jobs for job-events and job-api to work on, created through the real adapters.
+    let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
+    let config = EcsConfig::from_env(&ProcessEnvironment).expect("ECS configuration");
+    let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config).expect("launcher");
+    let definitions = shared::config::job_definitions(&ProcessEnvironment).expect("JOB_DEFINITIONS");
+    let owner = Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner");
+    let jobs_needed = cold + warm + 1;
+    let mut jobs = Vec::with_capacity(jobs_needed);
+    for _ in 0..jobs_needed {
+        let request = JobRequest {
+            definition: "report".into(),
+            parameters: [("REPORT_DATE".to_owned(), "2026-11-01".to_owned())].into(),
+        };
+        let job = submit_job(&store, &launcher, &definitions, owner.clone(), request, None).await.expect("job");
+        jobs.push(job);
+    }
+    let cluster_arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", config.cluster);
+    let running_events: Vec<Value> = jobs
+        .iter()
+        .map(|job| {
+            let started_by = StartedBy { job_id: job.id, attempt: 1 }.to_string();
+            let task_arn = job.attempts[0].task_arn.clone().expect("launched");
+            let task = Task {
+                task_arn: &task_arn,
+                cluster_arn: &cluster_arn,
+                started_by: Some(&started_by),
+                container: "app",
+            };
+            sequence("success", &task).swap_remove(3)
+        })
+        .collect();
+    let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
+
+    let post = gateway_event(
+        "POST",
+        "/jobs",
+        None,
+        &[("content-type", "application/json")],
+        Some(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#),
+        ALICE,
+    );
+    let functions: Vec<(&str, Workload)> = vec![
+        ("hello-lambda", Box::new(|_| json!({"hello": "world"}))),
+        ("create-job", Box::new(move |_| post.clone())),
+        ("job-events", Box::new(move |n| running_events[n % running_events.len()].clone())),
+        (
+            "job-api",
+            Box::new(move |n| {
+                let id = &ids[n % ids.len()];
+                gateway_event("GET", &format!("/jobs/{id}"), Some(json!({ "id": id })), &[], None, ALICE)
+            }),
+        ),
+    ];
+
+    println!("cold starts: {cold} per function; warm invocations: {warm}; binaries: {}", bin_dir.display());
+    println!();
+    println!("| function | size (KiB) | cold start median / p90 (ms) | × hello | first invocation median (ms) | warm median (ms) | first ÷ warm | peak RSS (MiB) |");
+    println!("|---|---|---|---|---|---|---|---|");
+    let mut hello_cold = None;
+    for (name, workload) in &functions {
+        let binary = bin_dir.join(name);
+        let size = std::fs::metadata(&binary).map(|m| m.len() / 1024).unwrap_or(0);
+        let m = measure(&binary, &environment, workload, cold, warm).await;
+        let cold_median = median(m.cold_start_ms.clone());
+        let hello = *hello_cold.get_or_insert(cold_median);
+        let first = median(m.first_ms.clone());
+        let warm_median = median(m.warm_ms.clone());
+        println!(
+            "| {name} | {size} | {cold_median:.2} / {:.2} | {:.2} | {first:.2} | {warm_median:.2} | {:.2} | {:.1} |",
+            p90(m.cold_start_ms),
+            cold_median / hello,
+            first / warm_median,
+            m.peak_rss_kib as f64 / 1024.0
+        );
+    }
+}
