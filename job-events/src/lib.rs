@@ -32,9 +32,8 @@ impl<S: JobStore> JobEvents<S> {
     /// malformed event becomes a typed, logged [`EventError`].
     pub async fn handle(&self, payload: serde_json::Value) -> Result<EventOutcome, EventError> {
         let result = self.apply(payload).await;
-        match &result {
-            Ok(outcome) => tracing::info!(?outcome, "event handled"),
-            Err(err) => tracing::error!(error = %err, "event rejected"),
+        if let Err(err) = &result {
+            tracing::error!(error = %err, "event rejected");
         }
         result
     }
@@ -48,8 +47,24 @@ impl<S: JobStore> JobEvents<S> {
             });
         }
         let detail = &event.detail;
-        tracing::debug!(task_arn = %detail.task_arn, version = detail.version, last_status = %detail.last_status, "ECS event");
-        Ok(apply_task_event(&self.store, detail).await?)
+        let outcome = apply_task_event(&self.store, detail).await?;
+        let (task_arn, version, last_status) = (&detail.task_arn, detail.version, detail.last_status.as_str());
+        match &outcome {
+            EventOutcome::Applied { job_id, status } => {
+                tracing::info!(%job_id, %status, task_arn, version, last_status, "job updated")
+            }
+            EventOutcome::Ignored { job_id, why } => {
+                tracing::info!(%job_id, %why, task_arn, version, last_status, "event changes nothing")
+            }
+            EventOutcome::Superseded { job_id } => {
+                tracing::info!(%job_id, task_arn, version, last_status, "a newer event was written concurrently")
+            }
+            EventOutcome::UnknownJob { job_id } => {
+                tracing::warn!(%job_id, task_arn, version, last_status, "event for a job that does not exist")
+            }
+            EventOutcome::Foreign => tracing::info!(task_arn, version, "task not started by this service"),
+        }
+        Ok(outcome)
     }
 }
 

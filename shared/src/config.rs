@@ -149,45 +149,17 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
     }
     let mut definitions = BTreeMap::new();
     for (name, entry) in entries {
-        if entry.task_definition.trim().is_empty() || entry.container.trim().is_empty() {
-            return Err(ConfigError::new(
-                VARIABLE,
-                format!("definition {name:?} needs a taskDefinition and a container"),
-            ));
+        let definition = JobDefinition {
+            task_definition: entry.task_definition,
+            container: entry.container,
+            parameters: entry.parameters,
+        };
+        if let Some(problem) = definition.problem() {
+            return Err(ConfigError::new(VARIABLE, format!("definition {name:?} {problem}")));
         }
-        if let Some(bad) = entry.parameters.iter().find(|p| !is_environment_name(p)) {
-            return Err(ConfigError::new(
-                VARIABLE,
-                format!("definition {name:?} declares {bad:?}, which is not a valid environment variable name"),
-            ));
-        }
-        if let Some(reserved) = entry
-            .parameters
-            .iter()
-            .find(|p| JobDefinition::RESERVED.contains(&p.as_str()))
-        {
-            return Err(ConfigError::new(
-                VARIABLE,
-                format!("definition {name:?} declares {reserved:?}, which the service sets itself"),
-            ));
-        }
-        definitions.insert(
-            name,
-            JobDefinition {
-                task_definition: entry.task_definition,
-                container: entry.container,
-                parameters: entry.parameters,
-            },
-        );
+        definitions.insert(name, definition);
     }
     Ok(JobDefinitions::new(definitions))
-}
-
-/// Letters, digits and `_`, not starting with a digit: what every shell accepts.
-fn is_environment_name(name: &str) -> bool {
-    let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 #[cfg(test)]

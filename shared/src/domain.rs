@@ -93,6 +93,29 @@ pub struct JobDefinition {
 impl JobDefinition {
     /// Environment variables the service sets in every job's container.
     pub const RESERVED: [&'static str; 2] = ["JOB_ID", "JOB_ATTEMPT"];
+
+    /// Why this definition cannot be offered to clients, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.task_definition.trim().is_empty() || self.container.trim().is_empty() {
+            return Some("needs a task definition and a container".to_owned());
+        }
+        if let Some(bad) = self.parameters.iter().find(|p| !is_environment_name(p)) {
+            return Some(format!(
+                "declares {bad:?}, which is not a valid environment variable name"
+            ));
+        }
+        if let Some(reserved) = self.parameters.iter().find(|p| Self::RESERVED.contains(&p.as_str())) {
+            return Some(format!("declares {reserved:?}, which the service sets itself"));
+        }
+        None
+    }
+}
+
+/// Letters, digits and `_`, not starting with a digit: what every shell accepts.
+fn is_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// The configured job definitions, by the name clients use.

@@ -255,6 +255,18 @@ impl TaskTimeline {
         }
     }
 
+    /// The named container stopped and its runtime could not tell how it exited.
+    pub fn container_stopped_without_exit_code(&mut self, name: &str) {
+        if let Some(c) = self.detail.containers.iter_mut().find(|c| c.name == name) {
+            c.last_status = Some("STOPPED".to_owned());
+        }
+    }
+
+    /// The stop code set so far, if the task is stopping.
+    pub fn stop_code(&self) -> Option<&str> {
+        self.detail.stop_code.as_deref()
+    }
+
     /// The task is stopping for `stop_code`; later events carry it.
     pub fn stopping_because(&mut self, stop_code: &str, stopped_reason: &str) {
         self.detail.stop_code = Some(stop_code.to_owned());

@@ -34,6 +34,10 @@ pub enum ApiError {
     MalformedBody(String),
     #[error("Idempotency-Key must be 1 to 255 printable ASCII characters")]
     InvalidIdempotencyKey,
+    #[error("no such route: the API has POST /jobs and GET /jobs/{{id}}")]
+    RouteNotFound,
+    #[error("method not allowed on this route")]
+    MethodNotAllowed,
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -46,6 +50,8 @@ impl ApiError {
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::MalformedBody(_) | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::RouteNotFound => StatusCode::NOT_FOUND,
+            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Service(err) => match err {
                 ServiceError::UnknownDefinition { .. } | ServiceError::UndeclaredParameters { .. } => {
                     StatusCode::BAD_REQUEST
@@ -72,6 +78,8 @@ impl ApiError {
             Self::UnsupportedMediaType => ("unsupported-media-type", "Unsupported media type", self.to_string(), BTreeMap::new()),
             Self::BodyTooLarge => ("body-too-large", "Request body too large", self.to_string(), BTreeMap::new()),
             Self::MalformedBody(_) => ("malformed-body", "Malformed request body", self.to_string(), BTreeMap::new()),
+            Self::RouteNotFound => ("route-not-found", "Not found", self.to_string(), BTreeMap::new()),
+            Self::MethodNotAllowed => ("method-not-allowed", "Method not allowed", self.to_string(), BTreeMap::new()),
             Self::InvalidIdempotencyKey => ("invalid-idempotency-key", "Invalid Idempotency-Key", self.to_string(), BTreeMap::new()),
             Self::Service(err) => match err {
                 ServiceError::UnknownDefinition { definition, known } => (

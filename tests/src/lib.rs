@@ -6,5 +6,6 @@ pub mod api;
 pub mod conformance;
 pub mod emulators;
 pub mod events;
+pub mod http_client;
 pub mod runtime_api;
 pub mod world;

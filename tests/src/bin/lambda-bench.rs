@@ -5,7 +5,7 @@
 //! Run by `scripts/bench`, which starts the emulators and builds release binaries.
 //! Usage: lambda-bench [COLD_STARTS] [WARM_INVOCATIONS]
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -57,7 +57,13 @@ struct Measured {
 /// Payloads for one function: the n-th invocation's event.
 type Workload = Box<dyn Fn(usize) -> Value>;
 
-async fn measure(binary: &PathBuf, environment: &[(String, String)], workload: &Workload, cold: usize, warm: usize) -> Measured {
+async fn measure(
+    binary: &Path,
+    environment: &[(String, String)],
+    workload: &Workload,
+    cold: usize,
+    warm: usize,
+) -> Measured {
     let mut measured = Measured {
         cold_start_ms: vec![],
         first_ms: vec![],
@@ -67,9 +73,17 @@ async fn measure(binary: &PathBuf, environment: &[(String, String)], workload: &
     let mut n = 0;
     for round in 0..cold {
         let function = FunctionProcess::spawn(binary, environment).await;
-        let polled = function.runtime.first_poll(Duration::from_secs(10)).await.unwrap_or_else(|| {
-            panic!("{} never asked for work: {:?}", binary.display(), function.runtime.init_error())
-        });
+        let polled = function
+            .runtime
+            .first_poll(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|| {
+                panic!(
+                    "{} never asked for work: {:?}",
+                    binary.display(),
+                    function.runtime.init_error()
+                )
+            });
         measured.cold_start_ms.push(millis(polled - function.started));
         let invocations = if round + 1 == cold { warm + 1 } else { 1 };
         for i in 0..invocations {
@@ -117,14 +131,20 @@ async fn main() {
             definition: "report".into(),
             parameters: [("REPORT_DATE".to_owned(), "2026-11-01".to_owned())].into(),
         };
-        let job = submit_job(&store, &launcher, &definitions, owner.clone(), request, None).await.expect("job");
+        let job = submit_job(&store, &launcher, &definitions, owner.clone(), request, None)
+            .await
+            .expect("job");
         jobs.push(job);
     }
     let cluster_arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", config.cluster);
     let running_events: Vec<Value> = jobs
         .iter()
         .map(|job| {
-            let started_by = StartedBy { job_id: job.id, attempt: 1 }.to_string();
+            let started_by = StartedBy {
+                job_id: job.id,
+                attempt: 1,
+            }
+            .to_string();
             let task_arn = job.attempts[0].task_arn.clone().expect("launched");
             let task = Task {
                 task_arn: &task_arn,
@@ -148,17 +168,30 @@ async fn main() {
     let functions: Vec<(&str, Workload)> = vec![
         ("hello-lambda", Box::new(|_| json!({"hello": "world"}))),
         ("create-job", Box::new(move |_| post.clone())),
-        ("job-events", Box::new(move |n| running_events[n % running_events.len()].clone())),
+        (
+            "job-events",
+            Box::new(move |n| running_events[n % running_events.len()].clone()),
+        ),
         (
             "job-api",
             Box::new(move |n| {
                 let id = &ids[n % ids.len()];
-                gateway_event("GET", &format!("/jobs/{id}"), Some(json!({ "id": id })), &[], None, ALICE)
+                gateway_event(
+                    "GET",
+                    &format!("/jobs/{id}"),
+                    Some(json!({ "id": id })),
+                    &[],
+                    None,
+                    ALICE,
+                )
             }),
         ),
     ];
 
-    println!("cold starts: {cold} per function; warm invocations: {warm}; binaries: {}", bin_dir.display());
+    println!(
+        "cold starts: {cold} per function; warm invocations: {warm}; binaries: {}",
+        bin_dir.display()
+    );
     println!();
     println!("| function | size (KiB) | cold start median / p90 (ms) | × hello | first invocation median (ms) | warm median (ms) | first ÷ warm | peak RSS (MiB) |");
     println!("|---|---|---|---|---|---|---|---|");

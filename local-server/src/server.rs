@@ -1,0 +1,134 @@
+//! The REST routes over HTTP on 127.0.0.1, calling the Lambdas' own handlers: a request
+//! becomes the `lambda_http::Request` API Gateway would deliver (with a fixed local
+//! principal in its IAM authorizer context), and the handler's response goes back as is.
+
+use std::collections::HashMap;
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{
+    ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
+};
+use bytes::Bytes;
+use create_job::CreateJob;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Incoming;
+use hyper::Method;
+use hyper_util::rt::TokioIo;
+use job_api::JobApi;
+use job_events::JobEvents;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, RequestExt};
+use serde_json::Value;
+use shared::http::{ApiError, MAX_BODY_BYTES};
+use shared::ports::{JobStore, TaskLauncher};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+/// Every local request is made by this principal, as if IAM had authenticated it.
+pub const LOCAL_PRINCIPAL: &str = "arn:aws:iam::000000000000:user/local";
+
+pub struct LocalApi<S, L> {
+    create: CreateJob<S, L>,
+    api: JobApi<S>,
+}
+
+impl<S: JobStore + Clone, L: TaskLauncher> LocalApi<S, L> {
+    pub fn new(create: CreateJob<S, L>, api: JobApi<S>) -> Self {
+        Self { create, api }
+    }
+
+    pub async fn handle(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
+        let (parts, body) = request.into_parts();
+        // Read one byte past the limit at most: enough for the handler to refuse it.
+        let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
+            Ok(collected) => collected.to_bytes(),
+            Err(_) => return into_hyper(ApiError::BodyTooLarge.into_response()),
+        };
+        let path = parts.uri.path().to_owned();
+        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
+        let (method, id) = (parts.method.clone(), segments.get(1).map(|s| (*s).to_owned()));
+        let request = lambda_http::Request::from_parts(parts, Body::from(body.to_vec()))
+            .with_request_context(local_request_context());
+        let response = match (method, segments.as_slice()) {
+            (Method::POST, ["jobs"]) => self.create.handle(request).await,
+            (Method::GET, ["jobs", _]) => {
+                let id = id.unwrap_or_default();
+                self.api
+                    .handle(request.with_path_parameters(HashMap::from([("id".to_owned(), id)])))
+                    .await
+            }
+            (_, ["jobs"] | ["jobs", _]) => ApiError::MethodNotAllowed.into_response(),
+            _ => ApiError::RouteNotFound.into_response(),
+        };
+        into_hyper(response)
+    }
+}
+
+fn local_request_context() -> RequestContext {
+    let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
+    iam.user_arn = Some(LOCAL_PRINCIPAL.to_owned());
+    let mut authorizer = ApiGatewayRequestAuthorizer::default();
+    authorizer.iam = Some(iam);
+    let mut context = ApiGatewayV2httpRequestContext::default();
+    context.authorizer = Some(authorizer);
+    context.stage = Some("$default".to_owned());
+    RequestContext::ApiGatewayV2(context)
+}
+
+fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+    let (parts, body) = response.into_parts();
+    let bytes = match body {
+        Body::Empty => Bytes::new(),
+        Body::Text(text) => Bytes::from(text),
+        Body::Binary(binary) => Bytes::from(binary),
+        _ => Bytes::new(),
+    };
+    hyper::Response::from_parts(parts, Full::new(bytes))
+}
+
+/// Serves HTTP/1.1 on `listener` until `shutdown` turns true.
+pub async fn serve<S, L>(listener: TcpListener, api: Arc<LocalApi<S, L>>, mut shutdown: watch::Receiver<bool>)
+where
+    S: JobStore + Clone + 'static,
+    L: TaskLauncher + 'static,
+{
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let api = api.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let api = api.clone();
+                async move { Ok::<_, Infallible>(api.handle(request).await) }
+            });
+            if let Err(err) = hyper::server::conn::http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await
+            {
+                tracing::debug!(error = %err, "connection ended with an error");
+            }
+        });
+    }
+}
+
+/// Feeds the runner's events to the job-events handler, in order, as EventBridge feeds
+/// the Lambda; an event the store could not take is retried, as Lambda would.
+pub async fn deliver_events<S: JobStore>(mut events: mpsc::UnboundedReceiver<Value>, handler: JobEvents<S>) {
+    const ATTEMPTS: u32 = 3;
+    while let Some(event) = events.recv().await {
+        for attempt in 1..=ATTEMPTS {
+            match handler.handle(event.clone()).await {
+                Ok(_) => break,
+                Err(job_events::EventError::Store(_)) if attempt < ATTEMPTS => {
+                    tokio::time::sleep(std::time::Duration::from_millis(500 * u64::from(attempt))).await;
+                }
+                // Logged by the handler; locally there is no dead-letter queue to keep it.
+                Err(_) => break,
+            }
+        }
+    }
+}
