@@ -9,7 +9,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = CreateJobConfig::from_env(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("create-job", err));
 
-    let sdk = aws_config::load_from_env().await;
+    let sdk = shared::sdk::load().await;
     let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config.ecs)
         .unwrap_or_else(|err| exit_at_init("create-job", err));
     let handler = CreateJob::new(

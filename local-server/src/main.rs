@@ -63,7 +63,7 @@ async fn main() {
     match &args.dynamodb_table {
         None => run(Arc::new(InMemoryJobStore::default()), definitions, listener, &args).await,
         Some(table) => {
-            let sdk = aws_config::load_from_env().await;
+            let sdk = shared::sdk::load().await;
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             if let Err(e) = client.describe_table().table_name(table).send().await {
                 fail(format!(

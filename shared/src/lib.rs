@@ -10,4 +10,5 @@ pub mod ecs_event;
 pub mod http;
 pub mod memory;
 pub mod ports;
+pub mod sdk;
 pub mod service;

@@ -15,7 +15,7 @@ pub fn required_env(name: &str) -> String {
 pub async fn sdk_config() -> SdkConfig {
     required_env("AWS_ENDPOINT_URL");
     required_env("AWS_ENDPOINT_URL_DYNAMODB");
-    aws_config::load_from_env().await
+    shared::sdk::load().await
 }
 
 /// A new, empty jobs table in DynamoDB Local, with the key schema Terraform declares.
