@@ -51,3 +51,27 @@ pub async fn fresh_dynamo_store() -> DynamoJobStore {
     let table = fresh_table(&client).await;
     DynamoJobStore::new(client, table)
 }
+
+/// What `scripts/devenv` prints for the functions, from this process's environment,
+/// with the jobs table replaced by `table`: everything a function binary gets.
+pub fn function_environment(table: &str) -> Vec<(String, String)> {
+    const PRINTED_BY_DEVENV: [&str; 11] = [
+        "AWS_REGION",
+        "AWS_ACCESS_KEY_ID",
+        "AWS_SECRET_ACCESS_KEY",
+        "AWS_EC2_METADATA_DISABLED",
+        "AWS_ENDPOINT_URL",
+        "AWS_ENDPOINT_URL_DYNAMODB",
+        "ECS_CLUSTER",
+        "ECS_SUBNETS",
+        "ECS_SECURITY_GROUPS",
+        "ECS_ASSIGN_PUBLIC_IP",
+        "JOB_DEFINITIONS",
+    ];
+    let mut environment: Vec<(String, String)> = PRINTED_BY_DEVENV
+        .into_iter()
+        .map(|name| (name.to_owned(), required_env(name)))
+        .collect();
+    environment.push(("JOBS_TABLE".to_owned(), table.to_owned()));
+    environment
+}

@@ -8,7 +8,7 @@ use std::process::Stdio;
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
 use tests::api::{gateway_event, Caller, ALICE};
-use tests::emulators::{fresh_table, required_env, sdk_config};
+use tests::emulators::{fresh_table, function_environment, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
 
@@ -33,29 +33,6 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-/// The variables `scripts/devenv` prints, from this process's environment, with the
-/// jobs table replaced by a fresh one.
-fn devenv_environment(table: &str) -> Vec<(String, String)> {
-    let mut environment: Vec<(String, String)> = [
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_EC2_METADATA_DISABLED",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
-        "ECS_CLUSTER",
-        "ECS_SUBNETS",
-        "ECS_SECURITY_GROUPS",
-        "ECS_ASSIGN_PUBLIC_IP",
-        "JOB_DEFINITIONS",
-    ]
-    .into_iter()
-    .map(|name| (name.to_owned(), required_env(name)))
-    .collect();
-    environment.push(("JOBS_TABLE".to_owned(), table.to_owned()));
-    environment
-}
-
 fn response_of(answer: Answer) -> (u16, Value) {
     let Answer::Response(response) = answer else {
         panic!("the HTTP function failed instead of answering: {answer:?}");
@@ -69,7 +46,7 @@ fn response_of(answer: Answer) -> (u16, Value) {
 async fn the_binaries_take_a_job_from_post_through_events_to_get() {
     let sdk = sdk_config().await;
     let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let environment = devenv_environment(&table);
+    let environment = function_environment(&table);
     let create = FunctionProcess::spawn(&binary("create-job"), &environment).await;
     let events = FunctionProcess::spawn(&binary("job-events"), &environment).await;
     let api = FunctionProcess::spawn(&binary("job-api"), &environment).await;
@@ -155,7 +132,7 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
 
 #[tokio::test]
 async fn a_missing_variable_stops_the_function_at_init_with_one_line_naming_it() {
-    let mut environment = devenv_environment("jobs");
+    let mut environment = function_environment("jobs");
     environment.retain(|(name, _)| name != "JOB_DEFINITIONS");
     let output = tokio::process::Command::new(binary("create-job"))
         .env_clear()

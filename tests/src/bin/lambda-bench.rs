@@ -15,23 +15,9 @@ use shared::dynamodb::DynamoJobStore;
 use shared::ecs::EcsTaskLauncher;
 use shared::service::{submit_job, JobRequest};
 use tests::api::{gateway_event, ALICE};
-use tests::emulators::{fresh_table, required_env, sdk_config};
+use tests::emulators::{fresh_table, function_environment, sdk_config};
 use tests::events::{sequence, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
-
-const ENVIRONMENT: [&str; 11] = [
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-    "ECS_CLUSTER",
-    "ECS_SUBNETS",
-    "ECS_SECURITY_GROUPS",
-    "ECS_ASSIGN_PUBLIC_IP",
-    "JOB_DEFINITIONS",
-];
 
 fn millis(d: Duration) -> f64 {
     d.as_secs_f64() * 1000.0
@@ -115,8 +101,7 @@ async fn main() {
 
     let sdk = sdk_config().await;
     let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let mut environment: Vec<(String, String)> = ENVIRONMENT.iter().map(|n| (n.to_string(), required_env(n))).collect();
-    environment.push(("JOBS_TABLE".into(), table.clone()));
+    let environment = function_environment(&table);
 
     // Jobs for job-events and job-api to work on, created through the real adapters.
     let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
