@@ -9,7 +9,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = CreateJobConfig::from_env(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("create-job", err));
 
-    let sdk = shared::sdk::load().await;
+    let sdk = shared::sdk::load(&ProcessEnvironment)
+        .await
+        .unwrap_or_else(|err| exit_at_init("create-job", err));
     let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config.ecs)
         .unwrap_or_else(|err| exit_at_init("create-job", err));
     let handler = CreateJob::new(

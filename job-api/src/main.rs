@@ -8,7 +8,9 @@ async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let table = config::jobs_table(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("job-api", err));
 
-    let sdk = shared::sdk::load().await;
+    let sdk = shared::sdk::load(&ProcessEnvironment)
+        .await
+        .unwrap_or_else(|err| exit_at_init("job-api", err));
     let handler = JobApi::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
 
     lambda_http::run(service_fn(|request: Request| async {

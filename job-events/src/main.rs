@@ -8,7 +8,9 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
     let table = config::jobs_table(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("job-events", err));
 
-    let sdk = shared::sdk::load().await;
+    let sdk = shared::sdk::load(&ProcessEnvironment)
+        .await
+        .unwrap_or_else(|err| exit_at_init("job-events", err));
     let handler = JobEvents::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| async {

@@ -63,7 +63,9 @@ async fn main() {
     match &args.dynamodb_table {
         None => run(Arc::new(InMemoryJobStore::default()), definitions, listener, &args).await,
         Some(table) => {
-            let sdk = shared::sdk::load().await;
+            let sdk = shared::sdk::load(&shared::config::ProcessEnvironment)
+                .await
+                .unwrap_or_else(|e| fail(e));
             let client = aws_sdk_dynamodb::Client::new(&sdk);
             if let Err(e) = client.describe_table().table_name(table).send().await {
                 fail(format!(

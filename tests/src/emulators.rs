@@ -15,7 +15,9 @@ pub fn required_env(name: &str) -> String {
 pub async fn sdk_config() -> SdkConfig {
     required_env("AWS_ENDPOINT_URL");
     required_env("AWS_ENDPOINT_URL_DYNAMODB");
-    shared::sdk::load().await
+    shared::sdk::load(&shared::config::ProcessEnvironment)
+        .await
+        .expect("valid SDK configuration")
 }
 
 /// A new, empty jobs table in DynamoDB Local, with the key schema Terraform declares.
