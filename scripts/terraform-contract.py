@@ -1,0 +1,1017 @@
+#!/usr/bin/env python3
+"""Contract tests of the Terraform stack against the code, after an apply to the emulators.
+
+Run by scripts/terraform-check with the moto venv's python (boto3 comes with moto):
+
+  terraform-contract.py contract --root DIR --state STATE.json --plan PLAN.json --outputs OUT.json
+  terraform-contract.py replan REPLAN.json
+  terraform-contract.py jwtplan JWT_PLAN.json --issuer URL --audience AUD
+  terraform-contract.py leftovers STACK_NAME
+
+`contract` checks, reading the Rust source, the Terraform state and the emulators:
+  environment  each function gets exactly the variables its code reads, with values that
+               point at the resources Terraform created;
+  iam          each function's role grants exactly the AWS actions its code calls (plus
+               what the Lambda service does with the role: logs, dead-letter queue), on
+               exactly the resources it calls them on; no wildcard action anywhere;
+  events       the EventBridge rule's pattern, read back from moto, delivers an ECS Task
+               State Change of our cluster started by the service, and drops the rest;
+  launch       RunTask as create-job makes it, with its environment, starts each job
+               definition's latest revision;
+  wiring       API routes, integrations and Lambda permissions; event target, retry
+               policy and dead-letter queues.
+`replan` fails if a plan made right after apply wants any change other than the known
+emulator gaps listed in EMULATOR_GAPS. `jwtplan` checks that the JWT option adds the
+authorizer and switches both routes to it, and nothing else. `leftovers NAME` fails if anything named after
+the stack is still in the emulators (run after destroy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import sys
+import time
+import uuid
+from pathlib import Path
+
+# =====================================================================================
+# THE CODE CONTRACT: what the Rust code reads and calls. Each list is also derived from
+# the source below and the test fails when the two disagree, so a change in the code
+# shows up here (and must be reflected in terraform/lambda.tf and terraform/iam.tf).
+# =====================================================================================
+
+# Environment each function reads (shared/src/config.rs, reached from each main.rs).
+FUNCTION_ENV = {
+    "create-job": {
+        "JOBS_TABLE",
+        "ECS_CLUSTER",
+        "ECS_SUBNETS",
+        "ECS_SECURITY_GROUPS",
+        "ECS_ASSIGN_PUBLIC_IP",
+        "JOB_DEFINITIONS",
+    },
+    "job-events": {"JOBS_TABLE"},
+    "job-api": {"JOBS_TABLE"},
+}
+
+# AWS API operations each function's code calls (shared/src/dynamodb.rs, shared/src/ecs.rs).
+CODE_ACTIONS = {
+    "create-job": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask"},
+    "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "job-api": {"dynamodb:GetItem"},
+}
+
+# Permissions a call needs besides its own action (IAM authorization of RunTask).
+IMPLIED_ACTIONS = {
+    # RunTask with `tags` is also authorized as TagResource on the new task.
+    "ecs:RunTask": {"ecs:TagResource", "iam:PassRole"},
+}
+
+# What the Lambda service itself does with a function's role.
+PLATFORM_ACTIONS = {
+    "create-job": {"logs:CreateLogStream", "logs:PutLogEvents"},
+    "job-events": {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
+    "job-api": {"logs:CreateLogStream", "logs:PutLogEvents"},
+}
+
+# HTTP routes and the function behind each (the handlers' paths).
+ROUTES = {"POST /jobs": "create-job", "GET /jobs/{id}": "job-api"}
+
+# Attributes the emulators do not store, so a plan right after apply shows them as
+# changes. Anything else in that plan is a real perpetual diff.
+EMULATOR_GAPS = {
+    # DynamoDB Local keeps no tags and reports no SSE description.
+    "aws_dynamodb_table": {"tags_all", "server_side_encryption"},
+    # moto's Lambda stores neither LoggingConfig nor DeadLetterConfig.
+    "aws_lambda_function": {"logging_config", "dead_letter_config"},
+}
+# Policies built from data sources that depend on those resources are re-read during the
+# next apply, so their value is unknown (not different) in that plan.
+DEFERRED_UNKNOWN = {"aws_iam_role_policy": {"policy"}}
+
+FUNCTIONS = sorted(FUNCTION_ENV)
+
+
+class Failures:
+    def __init__(self) -> None:
+        self.items: list[str] = []
+        self.checks = 0
+
+    def check(self, ok: bool, message: str) -> bool:
+        self.checks += 1
+        if not ok:
+            self.items.append(message)
+            print(f"  FAIL {message}")
+        return ok
+
+    def equal(self, actual, expected, what: str) -> bool:
+        return self.check(actual == expected, f"{what}: expected {fmt(expected)}, got {fmt(actual)}")
+
+
+def fmt(value) -> str:
+    if isinstance(value, (set, frozenset)):
+        value = sorted(value)
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def section(title: str) -> None:
+    print(f"-- {title}")
+
+
+# ---- Rust source ------------------------------------------------------------------------
+
+STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"')
+CHAR_LITERAL = re.compile(r"'(?:\\.|[^'\\])'")
+
+
+def non_test_source(path: Path) -> str:
+    """The file up to its `#[cfg(test)]` module (tests name variables and calls too)."""
+    text = path.read_text()
+    cut = text.find("#[cfg(test)]")
+    return text if cut < 0 else text[:cut]
+
+
+def blank_literals(text: str) -> str:
+    """Same text with the inside of string and char literals blanked, so that braces in
+    format strings do not confuse the brace matching below."""
+
+    def blank(m: re.Match) -> str:
+        return m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1]
+
+    return CHAR_LITERAL.sub(blank, STRING_LITERAL.sub(blank, text))
+
+
+def block_end(blanked: str, open_brace: int) -> int:
+    depth = 0
+    for i in range(open_brace, len(blanked)):
+        if blanked[i] == "{":
+            depth += 1
+        elif blanked[i] == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+    raise ValueError("unbalanced braces")
+
+
+def functions_of(text: str) -> dict[str, str]:
+    """`name` or `Type::name` -> body, for the free functions and impl methods of a file."""
+    blanked = blank_literals(text)
+    impls = []
+    for m in re.finditer(r"\bimpl(?:<[^>]*>)?\s+(?:[\w:]+(?:<[^>]*>)?\s+for\s+)?(\w+)[^{;]*\{", blanked):
+        impls.append((m.end() - 1, block_end(blanked, m.end() - 1), m.group(1)))
+    bodies = {}
+    for m in re.finditer(r"\bfn\s+(\w+)[^{;]*\{", blanked):
+        start = m.end() - 1
+        end = block_end(blanked, start)
+        owner = next((name for (s, e, name) in impls if s < m.start() < e), None)
+        bodies[f"{owner}::{m.group(1)}" if owner else m.group(1)] = text[start : end + 1]
+    return bodies
+
+
+ENV_READ = [
+    re.compile(r'\b(?:required|id_list)\(\s*\w+\s*,\s*"([A-Z][A-Z0-9_]*)"'),
+    re.compile(r'\.var\(\s*"([A-Z][A-Z0-9_]*)"'),
+    re.compile(r'\benv::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]*)"'),
+    re.compile(r'\bconst\s+VARIABLE\s*:\s*&(?:\'static\s+)?str\s*=\s*"([A-Z][A-Z0-9_]*)"'),
+]
+
+
+def env_reads(text: str) -> set[str]:
+    return {name for pattern in ENV_READ for name in pattern.findall(text)}
+
+
+def config_entry_points(config_rs: Path) -> dict[str, set[str]]:
+    """Each function of config.rs -> every variable it reads, directly or through the
+    other functions of config.rs it calls."""
+    bodies = functions_of(non_test_source(config_rs))
+    direct = {name: env_reads(body) for name, body in bodies.items()}
+
+    def callees(name: str) -> set[str]:
+        body = bodies[name]
+        found = set()
+        for other in bodies:
+            if other == name:
+                continue
+            simple = other.split("::")[-1]
+            qualified = re.escape(other)
+            # A method by its full path; a free function by its name, not as a method or a
+            # path segment, and not where it is defined.
+            pattern = rf"\b{qualified}\(" if "::" in other else rf"(?<![\w:.])(?<!fn ){re.escape(simple)}\("
+            if re.search(pattern, body):
+                found.add(other)
+            # Self::x inside an impl
+            same_impl = "::" in other and name.split("::")[0] == other.split("::")[0]
+            if same_impl and re.search(rf"\bSelf::{re.escape(simple)}\(", body):
+                found.add(other)
+        return found
+
+    resolved: dict[str, set[str]] = {}
+
+    def resolve(name: str, seen: frozenset = frozenset()) -> set[str]:
+        if name in resolved:
+            return resolved[name]
+        result = set(direct[name])
+        for callee in callees(name):
+            if callee not in seen:
+                result |= resolve(callee, seen | {name})
+        resolved[name] = result
+        return result
+
+    return {name: resolve(name) for name in bodies}
+
+
+def derived_function_env(root: Path) -> dict[str, set[str]]:
+    entry_points = config_entry_points(root / "shared/src/config.rs")
+    derived = {}
+    for fn in FUNCTIONS:
+        variables = set()
+        for source in sorted((root / fn / "src").glob("*.rs")):
+            text = non_test_source(source)
+            variables |= env_reads(text)  # direct reads in the function's own crate
+            for entry, names in entry_points.items():
+                simple = entry.split("::")[-1]
+                pattern = (
+                    rf"\b{re.escape(entry)}\("
+                    if "::" in entry
+                    else rf"(?:config::|[^\w:.]){re.escape(simple)}\("
+                )
+                if re.search(pattern, text):
+                    variables |= names
+        derived[fn] = variables
+    return derived
+
+
+def sdk_operations(root: Path) -> set[str]:
+    """`service:Operation` for every SDK call `.client.operation()` in non-test code."""
+    operations = set()
+    sources = list((root / "shared/src").rglob("*.rs"))
+    for fn in FUNCTIONS:
+        sources += list((root / fn / "src").rglob("*.rs"))
+    for source in sources:
+        if source.name == "tests.rs" or "tests" in source.parts[len(root.parts) :]:
+            continue
+        text = non_test_source(source)
+        services = set(re.findall(r"\baws_sdk_(\w+)::", text))
+        calls = re.findall(r"\.client\s*\.\s*([a-z][a-z0-9_]*)\(\)", text)
+        if calls and len(services) != 1:
+            raise SystemExit(f"{source}: SDK calls {calls} but cannot tell the service ({services})")
+        for call in calls:
+            service = next(iter(services))
+            operations.add(f"{service}:{''.join(part.capitalize() for part in call.split('_'))}")
+    return operations
+
+
+def clients_built(root: Path, fn: str) -> set[str]:
+    text = "".join(non_test_source(p) for p in (root / fn / "src").rglob("*.rs"))
+    return set(re.findall(r"\baws_sdk_(\w+)::Client::new\b", text))
+
+
+def started_by_prefix(root: Path) -> str:
+    text = non_test_source(root / "shared/src/domain.rs")
+    found = re.findall(r"\bconst\s+PREFIX\s*:\s*&(?:'static\s+)?str\s*=\s*\"([^\"]+)\"", text)
+    if len(found) != 1:
+        raise SystemExit(f"shared/src/domain.rs: expected one startedBy PREFIX constant, found {found}")
+    return found[0]
+
+
+# ---- Terraform state ----------------------------------------------------------------------
+
+
+class State:
+    def __init__(self, path: Path) -> None:
+        data = json.loads(path.read_text())
+        self.by_address: dict[tuple, dict] = {}
+        values = data.get("values") or data.get("planned_values") or {}
+        self._walk(values.get("root_module", {}))
+
+    def _walk(self, module: dict) -> None:
+        for r in module.get("resources", []):
+            if r["mode"] == "managed":
+                # A resource whose every value is unknown at plan time has no "values".
+                self.by_address[(r["type"], r["name"], r.get("index"))] = r.get("values", {})
+        for child in module.get("child_modules", []):
+            self._walk(child)
+
+    def get(self, type_: str, name: str, index=None) -> dict:
+        key = (type_, name, index)
+        if key not in self.by_address:
+            raise SystemExit(f"{type_}.{name}[{index!r}] is not in the state")
+        return self.by_address[key]
+
+    def of_type(self, type_: str) -> list[dict]:
+        return [v for (t, _, _), v in self.by_address.items() if t == type_]
+
+
+def as_list(value) -> list:
+    if value is None:
+        return []
+    return value if isinstance(value, list) else [value]
+
+
+def normalise_conditions(condition: dict | None) -> dict:
+    return {
+        test: {key: sorted(as_list(v)) for key, v in variables.items()}
+        for test, variables in (condition or {}).items()
+    }
+
+
+def grants(policy: dict, f: Failures, what: str) -> dict[str, list[tuple[frozenset, str]]]:
+    """action -> [(resources, conditions as JSON)] of every Allow statement."""
+    result: dict[str, list] = {}
+    for statement in as_list(policy.get("Statement")):
+        sid = statement.get("Sid", "?")
+        f.equal(statement.get("Effect"), "Allow", f"{what} statement {sid} effect")
+        f.check(
+            "NotAction" not in statement and "NotResource" not in statement,
+            f"{what} statement {sid} uses NotAction/NotResource",
+        )
+        for action in as_list(statement.get("Action")):
+            f.check("*" not in action and "?" not in action, f"{what}: wildcard action {action!r}")
+            result.setdefault(action, []).append(
+                (
+                    frozenset(as_list(statement.get("Resource"))),
+                    fmt(normalise_conditions(statement.get("Condition"))),
+                )
+            )
+    return result
+
+
+def comparable(granted: dict) -> dict:
+    return {
+        action: sorted([sorted(resources), condition] for resources, condition in statements)
+        for action, statements in granted.items()
+    }
+
+
+# ---- checks -------------------------------------------------------------------------------
+
+
+def check_environment(f: Failures, root: Path, state: State, outputs: dict) -> None:
+    section("environment: each function gets exactly what its code reads")
+    derived = derived_function_env(root)
+    for fn in FUNCTIONS:
+        f.equal(
+            derived[fn],
+            FUNCTION_ENV[fn],
+            f"{fn}: variables read by the code (derived from the source) vs FUNCTION_ENV in this test",
+        )
+    all_config = env_reads(non_test_source(root / "shared/src/config.rs"))
+    f.equal(
+        all_config,
+        set().union(*FUNCTION_ENV.values()),
+        "every variable shared/src/config.rs reads is used by some function",
+    )
+
+    table = state.get("aws_dynamodb_table", "jobs")
+    cluster = state.get("aws_ecs_cluster", "jobs")
+    task_defs = {v["family"]: v for v in state.of_type("aws_ecs_task_definition")}
+    for fn in FUNCTIONS:
+        function = state.get("aws_lambda_function", "this", fn)
+        env = (as_list(function.get("environment")) or [{}])[0].get("variables") or {}
+        f.equal(set(env), FUNCTION_ENV[fn], f"{fn}: environment set by Terraform")
+        f.equal(env, outputs["function_environment"][fn], f"{fn}: environment output")
+        f.equal(env.get("JOBS_TABLE"), table["name"], f"{fn}: JOBS_TABLE")
+        f.equal(function["runtime"], "provided.al2023", f"{fn}: runtime")
+        f.equal(function["handler"], "bootstrap", f"{fn}: handler")
+
+    env = (as_list(state.get("aws_lambda_function", "this", "create-job")["environment"]) or [{}])[0][
+        "variables"
+    ]
+    f.check(
+        env.get("ECS_CLUSTER") in (cluster["arn"], cluster["name"]), "create-job: ECS_CLUSTER is the cluster"
+    )
+    f.check(env.get("ECS_ASSIGN_PUBLIC_IP") in ("ENABLED", "DISABLED"), "create-job: ECS_ASSIGN_PUBLIC_IP")
+    f.check(all(env.get("ECS_SUBNETS", "").split(",")), "create-job: ECS_SUBNETS is a list of ids")
+    f.equal(
+        env.get("ECS_SECURITY_GROUPS", "").split(","),
+        outputs["job_security_group_ids"],
+        "create-job: ECS_SECURITY_GROUPS",
+    )
+    try:
+        definitions = json.loads(env.get("JOB_DEFINITIONS", ""))
+    except ValueError as e:
+        f.check(False, f"create-job: JOB_DEFINITIONS is not JSON: {e}")
+        return
+    f.equal(
+        set(definitions), set(outputs["task_definition_families"]), "JOB_DEFINITIONS names = job_definitions"
+    )
+    for name, entry in definitions.items():
+        # The code parses entries with deny_unknown_fields: exactly these keys.
+        f.equal(set(entry), {"taskDefinition", "container", "parameters"}, f"JOB_DEFINITIONS[{name}] keys")
+        family = entry.get("taskDefinition")
+        f.equal(
+            family, outputs["task_definition_families"].get(name), f"JOB_DEFINITIONS[{name}].taskDefinition"
+        )
+        task_def = task_defs.get(family)
+        if f.check(task_def is not None, f"JOB_DEFINITIONS[{name}]: no task definition of family {family}"):
+            containers = [c["name"] for c in json.loads(task_def["container_definitions"])]
+            f.check(
+                entry.get("container") in containers,
+                f"JOB_DEFINITIONS[{name}].container {entry.get('container')!r} "
+                f"is not a container of the task definition ({containers})",
+            )
+            f.equal(task_def["requires_compatibilities"], ["FARGATE"], f"{family}: compatibilities")
+            f.equal(task_def["network_mode"], "awsvpc", f"{family}: network mode")
+
+
+def check_iam(f: Failures, root: Path, state: State, iam) -> None:
+    section("iam: each role grants exactly what its function's code calls")
+    operations = sdk_operations(root)
+    f.equal(
+        operations,
+        set().union(*CODE_ACTIONS.values()),
+        "SDK operations in the source vs CODE_ACTIONS in this test",
+    )
+    for fn in FUNCTIONS:
+        services = {a.split(":")[0] for a in CODE_ACTIONS[fn]}
+        f.equal(clients_built(root, fn), services, f"{fn}: SDK clients its main.rs builds")
+
+    table_arn = state.get("aws_dynamodb_table", "jobs")["arn"]
+    cluster = state.get("aws_ecs_cluster", "jobs")
+    arn_prefix = cluster["arn"].split(":cluster/")[0]  # arn:aws:ecs:region:account
+    families = [v["family"] for v in state.of_type("aws_ecs_task_definition")]
+    execution_role = state.get("aws_iam_role", "task_execution")["arn"]
+    job_roles = {v["task_role_arn"] for v in state.of_type("aws_ecs_task_definition")}
+    for v in state.of_type("aws_ecs_task_definition"):
+        f.equal(v["execution_role_arn"], execution_role, f"{v['family']}: execution role")
+
+    no_condition = fmt({})
+    resources_of = {
+        "dynamodb:PutItem": ({table_arn}, no_condition),
+        "dynamodb:GetItem": ({table_arn}, no_condition),
+        "dynamodb:UpdateItem": ({table_arn}, no_condition),
+        "ecs:RunTask": (
+            {f"{arn_prefix}:task-definition/{family}:*" for family in families},
+            fmt({"ArnEquals": {"ecs:cluster": [cluster["arn"]]}}),
+        ),
+        "ecs:TagResource": (
+            {f"{arn_prefix}:task/{cluster['name']}/*"},
+            fmt({"StringEquals": {"ecs:CreateAction": ["RunTask"]}}),
+        ),
+        "iam:PassRole": (
+            {execution_role} | job_roles,
+            fmt({"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}}),
+        ),
+    }
+
+    function_roles = {state.get("aws_iam_role", "function", fn)["name"]: fn for fn in FUNCTIONS}
+    for attachment in state.of_type("aws_iam_role_policy_attachment"):
+        f.check(
+            attachment["role"] not in function_roles,
+            f"managed policy {attachment['policy_arn']} attached to {attachment['role']}",
+        )
+
+    for fn in FUNCTIONS:
+        role = state.get("aws_iam_role", "function", fn)
+        inline = [p for p in state.of_type("aws_iam_role_policy") if p["role"] == role["name"]]
+        if not f.equal(len(inline), 1, f"{fn}: inline policies on its role"):
+            continue
+        policy = json.loads(inline[0]["policy"])
+        granted = grants(policy, f, f"{fn} role")
+
+        expected_actions = set(CODE_ACTIONS[fn]) | PLATFORM_ACTIONS[fn]
+        for action in CODE_ACTIONS[fn]:
+            expected_actions |= IMPLIED_ACTIONS.get(action, set())
+        f.equal(set(granted), expected_actions, f"{fn}: actions granted")
+
+        log_group = state.get("aws_cloudwatch_log_group", "function", fn)["arn"]
+        expected = dict(resources_of)
+        expected["logs:CreateLogStream"] = ({f"{log_group}:*"}, no_condition)
+        expected["logs:PutLogEvents"] = ({f"{log_group}:*"}, no_condition)
+        expected["sqs:SendMessage"] = ({state.get("aws_sqs_queue", "job_events_dlq")["arn"]}, no_condition)
+        for action, statements in granted.items():
+            if action not in expected:
+                continue
+            f.equal(len(statements), 1, f"{fn}: statements granting {action}")
+            resources, condition = statements[0]
+            want_resources, want_condition = expected[action]
+            f.equal(set(resources), want_resources, f"{fn}: resources of {action}")
+            f.equal(condition, want_condition, f"{fn}: condition of {action}")
+
+        # The role as the emulator's IAM has it, not only as Terraform recorded it.
+        live = iam.list_role_policies(RoleName=role["name"])["PolicyNames"]
+        f.equal(live, [inline[0]["name"]], f"{fn}: inline policies in IAM")
+        f.equal(
+            iam.list_attached_role_policies(RoleName=role["name"])["AttachedPolicies"],
+            [],
+            f"{fn}: managed policies in IAM",
+        )
+        document = iam.get_role_policy(RoleName=role["name"], PolicyName=inline[0]["name"])["PolicyDocument"]
+        if isinstance(document, str):
+            document = json.loads(document)
+        f.equal(
+            comparable(grants(document, Failures(), fn)),
+            comparable(granted),
+            f"{fn}: policy in IAM = policy in state",
+        )
+
+    section("iam: job task roles")
+    execution = [
+        p
+        for p in state.of_type("aws_iam_role_policy")
+        if p["role"] == state.get("aws_iam_role", "task_execution")["name"]
+    ]
+    if f.equal(len(execution), 1, "task execution role: inline policies"):
+        granted = grants(json.loads(execution[0]["policy"]), f, "task execution role")
+        logs = {f"{state.get('aws_cloudwatch_log_group', 'jobs')['arn']}:*"}
+        for action in ("logs:CreateLogStream", "logs:PutLogEvents"):
+            f.equal(
+                {r for rs, _ in granted.get(action, []) for r in rs}, logs, f"task execution role: {action}"
+            )
+        allowed = {
+            "logs:CreateLogStream",
+            "logs:PutLogEvents",
+            "ecr:GetAuthorizationToken",
+            "ecr:BatchCheckLayerAvailability",
+            "ecr:BatchGetImage",
+            "ecr:GetDownloadUrlForLayer",
+        }
+        f.check(
+            set(granted) <= allowed,
+            f"task execution role grants more than it needs: {fmt(set(granted) - allowed)}",
+        )
+        for action, statements in granted.items():
+            for resources, _ in statements:
+                f.check(
+                    "*" not in resources or action == "ecr:GetAuthorizationToken",
+                    f"task execution role: Resource * for {action}",
+                )
+    default_task_role = state.get("aws_iam_role", "job_task")["name"]
+    f.equal(
+        [p["name"] for p in state.of_type("aws_iam_role_policy") if p["role"] == default_task_role],
+        [],
+        "default job task role: inline policies (it has none)",
+    )
+
+
+def check_wiring(f: Failures, state: State, outputs: dict, clients: dict) -> None:
+    section("wiring: API routes, permissions, event target, dead-letter queues")
+    apigw, lam, events, sqs = clients["apigatewayv2"], clients["lambda"], clients["events"], clients["sqs"]
+    api_id = outputs["api_id"]
+    functions = {fn: state.get("aws_lambda_function", "this", fn) for fn in FUNCTIONS}
+    routes = {r["RouteKey"]: r for r in apigw.get_routes(ApiId=api_id)["Items"]}
+    integrations = {i["IntegrationId"]: i for i in apigw.get_integrations(ApiId=api_id)["Items"]}
+    f.equal(set(routes), set(ROUTES), "API routes")
+    for key, fn in ROUTES.items():
+        route = routes.get(key)
+        if not route:
+            continue
+        f.check(
+            route.get("AuthorizationType") in ("AWS_IAM", "JWT"),
+            f"{key}: authorization {route.get('AuthorizationType')}",
+        )
+        f.equal(route.get("AuthorizationType"), outputs["api_authorization"], f"{key}: authorization")
+        integration = integrations.get(route.get("Target", "").removeprefix("integrations/"), {})
+        f.equal(integration.get("PayloadFormatVersion"), "2.0", f"{key}: payload format")
+        f.equal(integration.get("IntegrationType"), "AWS_PROXY", f"{key}: integration type")
+        f.check(functions[fn]["arn"] in integration.get("IntegrationUri", ""), f"{key}: integrates {fn}")
+
+    def permissions(fn: str) -> list[dict]:
+        policy = json.loads(lam.get_policy(FunctionName=functions[fn]["function_name"])["Policy"])
+        return as_list(policy.get("Statement"))
+
+    for key, fn in ROUTES.items():
+        method, path = key.split(" ")
+        path = re.sub(r"\{[^}]+\}", "*", path)
+        statements = permissions(fn)
+        f.equal(len(statements), 1, f"{fn}: resource policy statements")
+        for s in statements:
+            f.equal(s.get("Principal"), {"Service": "apigateway.amazonaws.com"}, f"{fn}: invoked by")
+            source = next(iter((s.get("Condition") or {}).get("ArnLike", {}).values()), None)
+            f.check(
+                source is not None and source.endswith(f"/*/{method}{path}") and f":{api_id}/" in source,
+                f"{fn}: API permission source ARN {source!r} is not route {key} of API {api_id}",
+            )
+
+    rule_arn = outputs["events_rule_arn"]
+    statements = permissions("job-events")
+    f.equal(
+        [(s.get("Principal"), (s.get("Condition") or {}).get("ArnLike")) for s in statements],
+        [({"Service": "events.amazonaws.com"}, {"AWS:SourceArn": rule_arn})],
+        "job-events: invoked by the rule only",
+    )
+
+    rule_name = rule_arn.split("/")[-1]
+    targets = events.list_targets_by_rule(Rule=rule_name)["Targets"]
+    events_dlq = state.get("aws_sqs_queue", "events_dlq")
+    if f.equal(len(targets), 1, "rule targets"):
+        target = targets[0]
+        f.equal(target["Arn"], functions["job-events"]["arn"], "rule target")
+        f.check(target.get("RetryPolicy", {}).get("MaximumRetryAttempts", 0) > 0, "rule target retry policy")
+        f.equal(
+            target.get("DeadLetterConfig", {}).get("Arn"), events_dlq["arn"], "rule target dead-letter queue"
+        )
+
+    policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=events_dlq["url"], AttributeNames=["Policy"])["Attributes"][
+            "Policy"
+        ]
+    )
+    statements = as_list(policy.get("Statement"))
+    f.equal(
+        [
+            (s.get("Principal"), as_list(s.get("Action")), normalise_conditions(s.get("Condition")))
+            for s in statements
+        ],
+        [
+            (
+                {"Service": "events.amazonaws.com"},
+                ["sqs:SendMessage"],
+                {"ArnEquals": {"aws:SourceArn": [rule_arn]}},
+            )
+        ],
+        "events DLQ policy: EventBridge, from this rule only",
+    )
+    for queue in ("events_dlq", "job_events_dlq"):
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=state.get("aws_sqs_queue", queue)["url"], AttributeNames=["All"]
+        )["Attributes"]
+        f.check(
+            attributes.get("SqsManagedSseEnabled") == "true" or "KmsMasterKeyId" in attributes,
+            f"{queue}: encrypted",
+        )
+
+    invoke_config = lam.get_function_event_invoke_config(
+        FunctionName=functions["job-events"]["function_name"]
+    )
+    f.check("MaximumRetryAttempts" in invoke_config, "job-events: asynchronous invocation config")
+
+
+def check_configured_only(f: Failures, state: State, plan: State) -> None:
+    # moto's Lambda stores neither DeadLetterConfig nor LoggingConfig, so these are
+    # checked on the configuration as planned right after apply (every value known).
+    section("function dead-letter queue and log groups (as configured: moto does not store them)")
+    dlq = state.get("aws_sqs_queue", "job_events_dlq")["arn"]
+    for fn in FUNCTIONS:
+        function = plan.get("aws_lambda_function", "this", fn)
+        targets = [c.get("target_arn") for c in as_list(function.get("dead_letter_config"))]
+        # Only job-events is invoked asynchronously; API Gateway invokes the others
+        # synchronously, where a dead-letter queue is never used.
+        f.equal(targets, [dlq] if fn == "job-events" else [], f"{fn}: dead-letter queue")
+        groups = [c.get("log_group") for c in as_list(function.get("logging_config"))]
+        f.equal(groups, [state.get("aws_cloudwatch_log_group", "function", fn)["name"]], f"{fn}: log group")
+
+
+def check_event_pattern(
+    f: Failures, root: Path, state: State, outputs: dict, clients: dict, name: str
+) -> None:
+    section("events: the rule's pattern delivers our tasks' events and drops the rest")
+    events, sqs = clients["events"], clients["sqs"]
+    rule_arn = outputs["events_rule_arn"]
+    cluster_arn = state.get("aws_ecs_cluster", "jobs")["arn"]
+    prefix = started_by_prefix(root)
+    pattern_text = events.describe_rule(Name=rule_arn.split("/")[-1])["EventPattern"]
+    pattern = json.loads(pattern_text)
+    f.equal(
+        pattern,
+        {
+            "source": ["aws.ecs"],
+            "detail-type": ["ECS Task State Change"],
+            "detail": {"clusterArn": [cluster_arn], "startedBy": [{"prefix": prefix}]},
+        },
+        "rule pattern (read back from EventBridge)",
+    )
+
+    # The same pattern on a bus of our own, with a queue as target: the real rule's target
+    # is a Lambda, which moto cannot run, and the default bus is shared with other tests.
+    fixture = root / "tests/fixtures/ecs-task-state-change-running.json"
+    base = json.loads(fixture.read_text())
+    bus = f"{name}-contract"
+    queue_url = sqs.create_queue(QueueName=f"{name}-contract")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    events.create_event_bus(Name=bus)
+    try:
+        events.put_rule(Name="contract", EventBusName=bus, EventPattern=pattern_text, State="ENABLED")
+        events.put_targets(Rule="contract", EventBusName=bus, Targets=[{"Id": "queue", "Arn": queue_arn}])
+
+        other_cluster = cluster_arn.rsplit("/", 1)[0] + "/someone-elses-cluster"
+        job = f"{prefix}{uuid.uuid4()}/1"
+        cases = {
+            # marker: (expected delivered, source, detail-type, clusterArn, startedBy)
+            "ours": (True, "aws.ecs", "ECS Task State Change", cluster_arn, job),
+            "ours-retry": (
+                True,
+                "aws.ecs",
+                "ECS Task State Change",
+                cluster_arn,
+                f"{prefix}{uuid.uuid4()}/2",
+            ),
+            "other-cluster": (False, "aws.ecs", "ECS Task State Change", other_cluster, job),
+            "other-started-by": (
+                False,
+                "aws.ecs",
+                "ECS Task State Change",
+                cluster_arn,
+                "ecs-svc/1234567890",
+            ),
+            "prefix-not-at-start": (False, "aws.ecs", "ECS Task State Change", cluster_arn, f"x{prefix}1/1"),
+            "no-started-by": (False, "aws.ecs", "ECS Task State Change", cluster_arn, None),
+            "other-detail-type": (False, "aws.ecs", "ECS Container Instance State Change", cluster_arn, job),
+            "other-source": (False, "my.app", "ECS Task State Change", cluster_arn, job),
+        }
+        entries = []
+        for marker, (_, source, detail_type, cluster, started_by) in cases.items():
+            detail = json.loads(json.dumps(base["detail"]))
+            detail["clusterArn"] = cluster
+            detail["taskArn"] = f"{cluster.replace(':cluster/', ':task/')}/{marker}"
+            if started_by is None:
+                detail.pop("startedBy", None)
+            else:
+                detail["startedBy"] = started_by
+            entries.append(
+                {
+                    "Source": source,
+                    "DetailType": detail_type,
+                    "Detail": json.dumps(detail),
+                    "Resources": [detail["taskArn"]],
+                    "EventBusName": bus,
+                }
+            )
+        result = events.put_events(Entries=entries)
+        f.equal(result.get("FailedEntryCount", 0), 0, "put_events failures")
+
+        delivered = set()
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get(
+                "Messages", []
+            )
+            for message in messages:
+                body = json.loads(message["Body"])
+                delivered.add(body["detail"]["taskArn"].rsplit("/", 1)[-1])
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+            if delivered >= {m for m, c in cases.items() if c[0]} and not messages:
+                break
+        f.equal(delivered, {m for m, c in cases.items() if c[0]}, "events delivered by the pattern")
+    finally:
+        for cleanup in (
+            lambda: events.remove_targets(Rule="contract", EventBusName=bus, Ids=["queue"]),
+            lambda: events.delete_rule(Name="contract", EventBusName=bus),
+            lambda: events.delete_event_bus(Name=bus),
+            lambda: sqs.delete_queue(QueueUrl=queue_url),
+        ):
+            try:
+                cleanup()
+            except Exception as e:  # cleanup must try every step
+                print(f"  (cleanup: {e})")
+
+
+def check_launch(f: Failures, root: Path, state: State, clients: dict) -> None:
+    """RunTask as create-job makes it, with create-job's environment, against what
+    Terraform created: the family resolves to its latest ACTIVE revision, and the
+    network, container name and overrides are accepted."""
+    section("launch: RunTask with create-job's environment starts each job definition")
+    ecs = clients["ecs"]
+    function = state.get("aws_lambda_function", "this", "create-job")
+    env = (as_list(function.get("environment")) or [{}])[0].get("variables") or {}
+    prefix = started_by_prefix(root)
+    revisions = {v["family"]: v["arn"] for v in state.of_type("aws_ecs_task_definition")}
+    for name, entry in json.loads(env["JOB_DEFINITIONS"]).items():
+        job = uuid.uuid4()
+        response = ecs.run_task(
+            cluster=env["ECS_CLUSTER"],
+            taskDefinition=entry["taskDefinition"],
+            launchType="FARGATE",
+            count=1,
+            startedBy=f"{prefix}{job}/1",
+            clientToken=f"{job}-1",
+            propagateTags="TASK_DEFINITION",
+            tags=[{"key": "job-tracker:job-id", "value": str(job)}],
+            networkConfiguration={
+                "awsvpcConfiguration": {
+                    "subnets": env["ECS_SUBNETS"].split(","),
+                    "securityGroups": env["ECS_SECURITY_GROUPS"].split(","),
+                    "assignPublicIp": env["ECS_ASSIGN_PUBLIC_IP"],
+                }
+            },
+            overrides={
+                "containerOverrides": [
+                    {
+                        "name": entry["container"],
+                        "environment": [
+                            {"name": "JOB_ID", "value": str(job)},
+                            {"name": "JOB_ATTEMPT", "value": "1"},
+                        ]
+                        + [{"name": p, "value": "x"} for p in entry["parameters"]],
+                    }
+                ]
+            },
+        )
+        f.equal(response.get("failures"), [], f"{name}: RunTask failures")
+        tasks = response.get("tasks", [])
+        if f.equal(len(tasks), 1, f"{name}: tasks started"):
+            f.equal(
+                tasks[0]["taskDefinitionArn"],
+                revisions.get(entry["taskDefinition"]),
+                f"{name}: revision started (latest ACTIVE of the family)",
+            )
+            ecs.stop_task(
+                cluster=env["ECS_CLUSTER"], task=tasks[0]["taskArn"], reason="terraform contract test"
+            )
+
+
+def emulator_clients() -> dict:
+    import boto3
+
+    endpoint = os.environ["MOTO_ENDPOINT"]
+    region = os.environ.get("AWS_REGION", "us-east-1")
+    return {
+        service: boto3.client(
+            service,
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+        for service in ("apigatewayv2", "ecs", "events", "iam", "lambda", "sqs")
+    }
+
+
+def cmd_contract(args) -> int:
+    root = Path(args.root)
+    state = State(Path(args.state))
+    plan = State(Path(args.plan))
+    outputs = {k: v["value"] for k, v in json.loads(Path(args.outputs).read_text()).items()}
+    name = state.get("aws_ecs_cluster", "jobs")["name"]
+    clients = emulator_clients()
+    f = Failures()
+    check_environment(f, root, state, outputs)
+    check_iam(f, root, state, clients["iam"])
+    check_wiring(f, state, outputs, clients)
+    check_configured_only(f, state, plan)
+    check_event_pattern(f, root, state, outputs, clients, name)
+    check_launch(f, root, state, clients)
+    if f.items:
+        print(f"contract: {len(f.items)} of {f.checks} checks failed")
+        return 1
+    print(f"contract: all {f.checks} checks passed")
+    return 0
+
+
+def classify_changes(plan: dict, expected: set[str] = frozenset()) -> tuple[list[str], list[str]]:
+    """(unexplained, tolerated) changes of a plan: everything but no-ops, data source
+    reads, the `expected` addresses and what the emulator gaps explain."""
+    problems, tolerated = [], []
+    for change in plan.get("resource_changes", []):
+        actions = change["change"]["actions"]
+        if actions in (["no-op"], ["read"]) or change["address"] in expected:
+            continue
+        if actions != ["update"]:
+            problems.append(f"{change['address']}: {actions}")
+            continue
+        before = change["change"].get("before") or {}
+        after = change["change"].get("after") or {}
+        unknown = change["change"].get("after_unknown") or {}
+        changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)} | {
+            k for k, v in unknown.items() if v is True
+        }
+        gaps = EMULATOR_GAPS.get(change["type"], set())
+        deferred = {k for k in DEFERRED_UNKNOWN.get(change["type"], set()) if unknown.get(k) is True}
+        unexplained = changed - gaps - deferred
+        if unexplained:
+            problems.append(f"{change['address']}: {sorted(unexplained)}")
+        else:
+            tolerated.append(f"{change['address']}: {sorted(changed)}")
+    return problems, tolerated
+
+
+def cmd_replan(args) -> int:
+    problems, tolerated = classify_changes(json.loads(Path(args.plan).read_text()))
+    for line in tolerated:
+        print(f"  known emulator gap: {line}")
+    if problems:
+        print("replan: changes right after apply that no emulator gap explains:")
+        for line in problems:
+            print(f"  {line}")
+        return 1
+    print("replan: no change beyond known emulator gaps")
+    return 0
+
+
+def cmd_jwtplan(args) -> int:
+    """With jwt_issuer/jwt_audience set, the plan adds a JWT authorizer with them and
+    switches every route to it, and changes nothing else."""
+    plan = json.loads(Path(args.plan).read_text())
+    f = Failures()
+    changes = {
+        c["address"]: c
+        for c in plan.get("resource_changes", [])
+        if c["change"]["actions"] not in (["no-op"], ["read"])
+    }
+    authorizer = changes.get("aws_apigatewayv2_authorizer.jwt[0]")
+    if f.check(
+        authorizer is not None and authorizer["change"]["actions"] == ["create"], "JWT authorizer created"
+    ):
+        after = authorizer["change"]["after"]
+        f.equal(after.get("authorizer_type"), "JWT", "authorizer type")
+        f.equal(
+            as_list(after.get("jwt_configuration")),
+            [{"issuer": args.issuer, "audience": [args.audience]}],
+            "authorizer issuer and audience",
+        )
+    for key in ROUTES:
+        route = changes.get(f'aws_apigatewayv2_route.this["{key}"]')
+        if f.check(route is not None and route["change"]["actions"] == ["update"], f"{key}: route updated"):
+            f.equal(route["change"]["after"].get("authorization_type"), "JWT", f"{key}: authorization")
+            f.check(
+                route["change"]["after_unknown"].get("authorizer_id") is True,
+                f"{key}: uses the new authorizer",
+            )
+    expected = {"aws_apigatewayv2_authorizer.jwt[0]"} | {
+        f'aws_apigatewayv2_route.this["{k}"]' for k in ROUTES
+    }
+    problems, _ = classify_changes(plan, expected)
+    f.equal(problems, [], "other changes of the JWT option (beyond known emulator gaps)")
+    if f.items:
+        print(f"jwtplan: {len(f.items)} of {f.checks} checks failed")
+        return 1
+    print(f"jwtplan: all {f.checks} checks passed (authorizer added, routes switched to JWT, nothing else)")
+    return 0
+
+
+def cmd_leftovers(args) -> int:
+    """Nothing named after the stack may remain in the emulators after destroy."""
+    import boto3
+
+    prefix = f"{args.name}-"
+    endpoint, region = os.environ["MOTO_ENDPOINT"], os.environ.get("AWS_REGION", "us-east-1")
+
+    def client(service: str, url: str = endpoint):
+        return boto3.client(
+            service,
+            endpoint_url=url,
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
+
+    ecs = client("ecs")
+    clusters = ecs.list_clusters()["clusterArns"]
+    found = {
+        "functions": [f["FunctionName"] for f in client("lambda").list_functions()["Functions"]],
+        "roles": [r["RoleName"] for r in client("iam").list_roles()["Roles"]],
+        "queues": [u.rsplit("/", 1)[-1] for u in client("sqs").list_queues().get("QueueUrls", [])],
+        "log groups": [
+            g["logGroupName"].rsplit("/", 1)[-1] + "-"
+            for g in client("logs").describe_log_groups()["logGroups"]
+        ],
+        "rules": [r["Name"] for r in client("events").list_rules()["Rules"]],
+        "event buses": [b["Name"] for b in client("events").list_event_buses()["EventBuses"]],
+        "apis": [a["Name"] + "-" for a in client("apigatewayv2").get_apis()["Items"]],
+        # Deleted clusters stay listed as INACTIVE, as in AWS.
+        "clusters": [
+            c["clusterName"] + "-"
+            for c in (ecs.describe_clusters(clusters=clusters)["clusters"] if clusters else [])
+            if c["status"] == "ACTIVE"
+        ],
+        "task definitions": [
+            a.rsplit("/", 1)[-1] for a in ecs.list_task_definitions(status="ACTIVE")["taskDefinitionArns"]
+        ],
+        "security groups": [
+            g["GroupName"] for g in client("ec2").describe_security_groups()["SecurityGroups"]
+        ],
+        "alarms": [a["AlarmName"] for a in client("cloudwatch").describe_alarms()["MetricAlarms"]],
+        "topics": [t["TopicArn"].rsplit(":", 1)[-1] for t in client("sns").list_topics()["Topics"]],
+        "tables": client("dynamodb", os.environ["DYNAMODB_ENDPOINT"]).list_tables()["TableNames"],
+    }
+    left = {kind: [n for n in names if n.startswith(prefix)] for kind, names in found.items()}
+    left = {kind: names for kind, names in left.items() if names}
+    if left:
+        print(f"leftovers: {args.name} left behind {fmt(left)}")
+        return 1
+    print(f"leftovers: nothing of {args.name} remains in the emulators")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    contract = sub.add_parser("contract")
+    contract.add_argument("--root", required=True)
+    contract.add_argument("--state", required=True)
+    contract.add_argument("--plan", required=True)
+    contract.add_argument("--outputs", required=True)
+    replan = sub.add_parser("replan")
+    replan.add_argument("plan")
+    jwtplan = sub.add_parser("jwtplan")
+    jwtplan.add_argument("plan")
+    jwtplan.add_argument("--issuer", required=True)
+    jwtplan.add_argument("--audience", required=True)
+    leftovers = sub.add_parser("leftovers")
+    leftovers.add_argument("name")
+    args = parser.parse_args()
+    return {
+        "contract": cmd_contract,
+        "replan": cmd_replan,
+        "jwtplan": cmd_jwtplan,
+        "leftovers": cmd_leftovers,
+    }[args.command](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

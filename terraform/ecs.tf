@@ -1,0 +1,117 @@
+locals {
+  # One task definition family per job definition; prefixed so that two deployments (or
+  # other workloads) in one account never share a family.
+  job_families = { for key, def in var.job_definitions : key => "${var.name}-${key}" }
+
+  # What create-job reads as JOB_DEFINITIONS: generated from the same variable as the task
+  # definitions, so the API's allow-list and the families it runs cannot drift apart.
+  # taskDefinition is a family: RunTask starts its latest ACTIVE revision.
+  job_definitions_json = jsonencode({
+    for key, def in var.job_definitions : key => {
+      taskDefinition = local.job_families[key]
+      container      = def.container
+      parameters     = def.parameters
+    }
+  })
+
+  security_group_ids = length(var.security_group_ids) > 0 ? var.security_group_ids : [aws_security_group.jobs[0].id]
+
+  # Images in this account's (or any account's) private ECR: the execution role may pull
+  # exactly these repositories. Images from other registries need no AWS permission.
+  ecr_image_pattern = "^([0-9]{12})\\.dkr\\.ecr\\.([a-z0-9-]+)\\.amazonaws\\.com(?:\\.cn)?/([^:@]+)"
+  ecr_repository_arns = distinct([
+    for def in values(var.job_definitions) : format(
+      "arn:%s:ecr:%s:%s:repository/%s",
+      local.partition,
+      regex(local.ecr_image_pattern, def.image)[1],
+      regex(local.ecr_image_pattern, def.image)[0],
+      regex(local.ecr_image_pattern, def.image)[2],
+    ) if can(regex(local.ecr_image_pattern, def.image))
+  ])
+}
+
+resource "aws_ecs_cluster" "jobs" {
+  name = var.name
+
+  setting {
+    name  = "containerInsights"
+    value = var.ecs_container_insights ? "enabled" : "disabled"
+  }
+}
+
+resource "aws_cloudwatch_log_group" "jobs" {
+  #checkov:skip=CKV_AWS_158:Encrypted at rest by CloudWatch Logs with its service key; a customer managed key would need a key policy for the logs service, which this module does not manage.
+  name              = "/ecs/${var.name}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_ecs_task_definition" "job" {
+  for_each = var.job_definitions
+
+  family                   = local.job_families[each.key]
+  requires_compatibilities = ["FARGATE"]
+  network_mode             = "awsvpc"
+  cpu                      = tostring(each.value.cpu)
+  memory                   = tostring(each.value.memory)
+  execution_role_arn       = aws_iam_role.task_execution.arn
+  task_role_arn            = coalesce(each.value.task_role_arn, aws_iam_role.job_task.arn)
+
+  runtime_platform {
+    operating_system_family = "LINUX"
+    cpu_architecture        = each.value.cpu_architecture
+  }
+
+  # Fargate task storage, mounted at /tmp so that a read-only root filesystem still has
+  # somewhere to write.
+  volume {
+    name = "scratch"
+  }
+
+  container_definitions = jsonencode([
+    merge(
+      {
+        name      = each.value.container
+        image     = each.value.image
+        essential = true
+        # The task size is the container's hard limit too (the container is alone).
+        memory                 = each.value.memory
+        readonlyRootFilesystem = each.value.readonly_root_filesystem
+        environment = [
+          for k in sort(keys(each.value.environment)) : { name = k, value = each.value.environment[k] }
+        ]
+        mountPoints = [{ sourceVolume = "scratch", containerPath = "/tmp", readOnly = false }]
+        logConfiguration = {
+          logDriver = "awslogs"
+          options = {
+            awslogs-group         = aws_cloudwatch_log_group.jobs.name
+            awslogs-region        = var.region
+            awslogs-stream-prefix = each.key
+          }
+        }
+      },
+      each.value.command == null ? {} : { command = each.value.command },
+    )
+  ])
+}
+
+data "aws_subnet" "first" {
+  count = length(var.security_group_ids) > 0 ? 0 : 1
+  id    = var.subnet_ids[0]
+}
+
+resource "aws_security_group" "jobs" {
+  #checkov:skip=CKV2_AWS_5:Attached at run time: create-job passes it to every RunTask (ECS_SECURITY_GROUPS), which Terraform cannot see.
+  count = length(var.security_group_ids) > 0 ? 0 : 1
+
+  name        = "${var.name}-jobs"
+  description = "Job tasks of ${var.name}: no inbound, outbound HTTPS only"
+  vpc_id      = data.aws_subnet.first[0].vpc_id
+
+  egress {
+    description = "HTTPS to image registries and AWS APIs"
+    protocol    = "tcp"
+    from_port   = 443
+    to_port     = 443
+    cidr_blocks = ["0.0.0.0/0"]
+  }
+}

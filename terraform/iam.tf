@@ -1,0 +1,197 @@
+# One role per function, each allowed exactly the calls its code makes, on exactly the
+# resources it makes them on (scripts/terraform-contract.py checks this against the
+# code after every apply). No wildcard actions; Resource = "*" only where AWS offers
+# nothing narrower, said so beside it.
+
+data "aws_iam_policy_document" "lambda_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["lambda.amazonaws.com"]
+    }
+  }
+}
+
+resource "aws_iam_role" "function" {
+  for_each = local.function_keys
+
+  name               = "${var.name}-${each.key}"
+  description        = "Execution role of the ${var.name} ${each.key} function"
+  assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+}
+
+resource "aws_iam_role_policy" "function" {
+  for_each = local.functions
+
+  name   = each.key
+  role   = aws_iam_role.function[each.key].id
+  policy = each.value.policy
+}
+
+# What the Lambda service itself does with each role: write the function's logs.
+data "aws_iam_policy_document" "function_logs" {
+  for_each = local.function_keys
+
+  statement {
+    sid       = "WriteOwnLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.function[each.key].arn}:*"]
+  }
+}
+
+# create-job: records the job, starts its task, records the launch.
+data "aws_iam_policy_document" "create_job" {
+  source_policy_documents = [data.aws_iam_policy_document.function_logs["create-job"].json]
+
+  statement {
+    sid       = "JobsTable"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid     = "RunJobTasks"
+    actions = ["ecs:RunTask"]
+    # Every revision of the configured families (the function runs the latest ACTIVE
+    # one), and only in this cluster.
+    resources = [
+      for family in values(local.job_families) :
+      "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task-definition/${family}:*"
+    ]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.jobs.arn]
+    }
+  }
+
+  statement {
+    sid     = "TagTasksAtLaunch"
+    actions = ["ecs:TagResource"]
+    # RunTask with tags needs TagResource on the new task; only as part of RunTask, and
+    # only on tasks of this cluster.
+    resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.jobs.name}/*"]
+    condition {
+      test     = "StringEquals"
+      variable = "ecs:CreateAction"
+      values   = ["RunTask"]
+    }
+  }
+
+  statement {
+    sid       = "PassJobRoles"
+    actions   = ["iam:PassRole"]
+    resources = local.job_role_arns
+    condition {
+      test     = "StringEquals"
+      variable = "iam:PassedToService"
+      values   = ["ecs-tasks.amazonaws.com"]
+    }
+  }
+}
+
+# job-events: reads the job an event belongs to, applies the event conditionally; the
+# Lambda service sends events it could not process to the function's dead-letter queue.
+data "aws_iam_policy_document" "job_events" {
+  source_policy_documents = [data.aws_iam_policy_document.function_logs["job-events"].json]
+
+  statement {
+    sid       = "JobsTable"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid       = "DeadLetterQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.job_events_dlq.arn]
+  }
+}
+
+# job-api: reads one job by key.
+data "aws_iam_policy_document" "job_api" {
+  source_policy_documents = [data.aws_iam_policy_document.function_logs["job-api"].json]
+
+  statement {
+    sid       = "JobsTable"
+    actions   = ["dynamodb:GetItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+}
+
+# ---- job tasks ---------------------------------------------------------------
+
+data "aws_iam_policy_document" "ecs_tasks_assume" {
+  statement {
+    actions = ["sts:AssumeRole"]
+    principals {
+      type        = "Service"
+      identifiers = ["ecs-tasks.amazonaws.com"]
+    }
+    # Confused-deputy guard: only ECS acting for this account may assume the role.
+    condition {
+      test     = "StringEquals"
+      variable = "aws:SourceAccount"
+      values   = [local.account_id]
+    }
+  }
+}
+
+# Used by ECS (not by the job) to pull the image and write the job's logs.
+resource "aws_iam_role" "task_execution" {
+  name               = "${var.name}-task-execution"
+  description        = "ECS task execution role of the ${var.name} jobs"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+data "aws_iam_policy_document" "task_execution" {
+  statement {
+    sid       = "WriteJobLogs"
+    actions   = ["logs:CreateLogStream", "logs:PutLogEvents"]
+    resources = ["${aws_cloudwatch_log_group.jobs.arn}:*"]
+  }
+
+  dynamic "statement" {
+    for_each = length(local.ecr_repository_arns) > 0 ? [1] : []
+    content {
+      sid       = "PullJobImages"
+      actions   = ["ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"]
+      resources = local.ecr_repository_arns
+    }
+  }
+
+  dynamic "statement" {
+    for_each = length(local.ecr_repository_arns) > 0 ? [1] : []
+    content {
+      sid     = "EcrLogin"
+      actions = ["ecr:GetAuthorizationToken"]
+      # GetAuthorizationToken supports no resource-level permission: AWS offers nothing
+      # narrower than "*" for it (it only returns a registry login token; the pulls
+      # themselves are limited to the repositories above).
+      resources = ["*"]
+    }
+  }
+}
+
+resource "aws_iam_role_policy" "task_execution" {
+  name   = "task-execution"
+  role   = aws_iam_role.task_execution.id
+  policy = data.aws_iam_policy_document.task_execution.json
+}
+
+# The identity of a job's code inside its task. It has no permissions: a job that calls
+# AWS brings its own role (job_definitions[*].task_role_arn).
+resource "aws_iam_role" "job_task" {
+  name               = "${var.name}-job-task"
+  description        = "Default task role of the ${var.name} jobs (no permissions)"
+  assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+}
+
+locals {
+  # Roles RunTask passes to ECS: the execution role and every task role in use.
+  job_role_arns = sort(distinct(concat(
+    [aws_iam_role.task_execution.arn],
+    [for def in values(var.job_definitions) : coalesce(def.task_role_arn, aws_iam_role.job_task.arn)],
+  )))
+}

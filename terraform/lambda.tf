@@ -1,0 +1,94 @@
+locals {
+  function_keys = toset(["create-job", "job-events", "job-api"])
+
+  # The environment each function reads, exactly (shared/src/config.rs and each
+  # function's main.rs), and the policy of its role (iam.tf).
+  functions = {
+    "create-job" = {
+      description = "POST /jobs: records a job and starts its ECS task"
+      environment = {
+        JOBS_TABLE           = aws_dynamodb_table.jobs.name
+        ECS_CLUSTER          = aws_ecs_cluster.jobs.arn
+        ECS_SUBNETS          = join(",", var.subnet_ids)
+        ECS_SECURITY_GROUPS  = join(",", local.security_group_ids)
+        ECS_ASSIGN_PUBLIC_IP = var.assign_public_ip ? "ENABLED" : "DISABLED"
+        JOB_DEFINITIONS      = local.job_definitions_json
+      }
+      policy = data.aws_iam_policy_document.create_job.json
+    }
+    "job-events" = {
+      description = "ECS Task State Change events (EventBridge) -> job status"
+      environment = {
+        JOBS_TABLE = aws_dynamodb_table.jobs.name
+      }
+      policy = data.aws_iam_policy_document.job_events.json
+    }
+    "job-api" = {
+      description = "GET /jobs/{id}: reads a job"
+      environment = {
+        JOBS_TABLE = aws_dynamodb_table.jobs.name
+      }
+      policy = data.aws_iam_policy_document.job_api.json
+    }
+  }
+
+  function_names = { for fn in local.function_keys : fn => "${var.name}-${fn}" }
+}
+
+resource "aws_cloudwatch_log_group" "function" {
+  #checkov:skip=CKV_AWS_158:Encrypted at rest by CloudWatch Logs with its service key; a customer managed key would need a key policy for the logs service, which this module does not manage.
+  for_each = local.function_keys
+
+  # The name Lambda logs to; created here so that retention applies from the first log line.
+  name              = "/aws/lambda/${local.function_names[each.key]}"
+  retention_in_days = var.log_retention_days
+}
+
+resource "aws_lambda_function" "this" {
+  #checkov:skip=CKV_AWS_117:The functions call only AWS service APIs (DynamoDB, ECS) over TLS with SigV4; a VPC would add NAT or interface endpoints and cold-start latency and protect nothing.
+  #checkov:skip=CKV_AWS_173:The environment holds no secrets (table, cluster, subnet and security group ids, job definitions); Lambda encrypts it at rest with its service key.
+  #checkov:skip=CKV_AWS_272:The zips come from this repository's own build (scripts/build-lambdas); code signing needs an AWS Signer profile, left to deployments that require it.
+  #checkov:skip=CKV_AWS_115:No reserved concurrency: it would be carved out of the account's pool; the API stage throttle bounds the HTTP functions, and capping job-events would only delay status updates.
+  #checkov:skip=CKV_AWS_116:Only job-events is invoked asynchronously and it has a dead-letter queue (dynamic block below); create-job and job-api are invoked synchronously by API Gateway, where errors go back to the caller and a DLQ is never used.
+  #checkov:skip=CKV_AWS_50:The functions emit no X-Ray segments; active tracing would need xray:PutTraceSegments on Resource "*" in every role for Lambda's own segment only.
+  for_each = local.functions
+
+  function_name    = local.function_names[each.key]
+  description      = each.value.description
+  role             = aws_iam_role.function[each.key].arn
+  runtime          = "provided.al2023"
+  handler          = "bootstrap"
+  architectures    = [var.lambda_architecture]
+  filename         = "${var.lambda_build_dir}/${each.key}/bootstrap.zip"
+  source_code_hash = filebase64sha256("${var.lambda_build_dir}/${each.key}/bootstrap.zip")
+  memory_size      = var.lambda_memory_mb
+  timeout          = var.lambda_timeout_seconds
+
+  environment {
+    variables = each.value.environment
+  }
+
+  logging_config {
+    log_format = "Text"
+    log_group  = aws_cloudwatch_log_group.function[each.key].name
+  }
+
+  dynamic "dead_letter_config" {
+    for_each = each.key == "job-events" ? [aws_sqs_queue.job_events_dlq.arn] : []
+    content {
+      target_arn = dead_letter_config.value
+    }
+  }
+
+  lifecycle {
+    precondition {
+      # Lambda refuses an environment over 4 KB (names and values together); JOB_DEFINITIONS
+      # grows with every job definition and parameter.
+      condition     = sum([for k, v in each.value.environment : length(k) + length(v)]) <= 4096
+      error_message = "The environment of ${each.key} exceeds Lambda's 4 KB limit: declare fewer job definitions or parameters, or shorter names."
+    }
+  }
+
+  # The role's policy must exist before the function can log or use its DLQ.
+  depends_on = [aws_iam_role_policy.function]
+}

@@ -1,0 +1,219 @@
+# ---- general -----------------------------------------------------------------
+
+variable "region" {
+  type        = string
+  description = "AWS region to deploy into, e.g. eu-west-1."
+}
+
+variable "name" {
+  type        = string
+  description = "Name of this deployment: the prefix of every resource name (table, cluster, functions, task definition families, log groups, queues, alarms). Use a different name per environment in the same account."
+  default     = "job-tracker"
+
+  validation {
+    # The longest derived name is "<name>-job-events-async-dlq" (SQS names: 80 characters);
+    # IAM role names ("<name>-create-job", 64 characters) are the tighter limit.
+    condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
+    error_message = "name must be 2-32 characters of lowercase letters, digits and '-', starting with a letter and not ending with '-'."
+  }
+}
+
+variable "tags" {
+  type        = map(string)
+  description = "Tags added to every resource that supports tags (through the provider's default_tags), besides Service = var.name."
+  default     = {}
+}
+
+# ---- data --------------------------------------------------------------------
+
+variable "dynamodb_kms_key_arn" {
+  type        = string
+  description = "ARN of a customer managed KMS key for the jobs table; null uses the AWS managed key aws/dynamodb. The functions' roles get no KMS permission: the key policy must allow use through DynamoDB by the principals of this account (AWS's recommended statement: Principal \"*\" with kms:ViaService = dynamodb.<region>.amazonaws.com and kms:CallerAccount = this account)."
+  default     = null
+}
+
+variable "dynamodb_deletion_protection" {
+  type        = bool
+  description = "Refuse to delete the jobs table (in Terraform and in the console) until this is set to false and applied. Keep it true in production."
+  default     = true
+}
+
+# ---- jobs (ECS) --------------------------------------------------------------
+
+variable "job_definitions" {
+  type = map(object({
+    image       = string
+    cpu         = number
+    memory      = number
+    command     = optional(list(string))
+    environment = optional(map(string), {})
+    parameters  = optional(list(string), [])
+    container   = optional(string, "app")
+    # Writable scratch space stays at /tmp (an ephemeral volume); set to false only for an
+    # image that must write elsewhere on its root filesystem.
+    readonly_root_filesystem = optional(bool, true)
+    cpu_architecture         = optional(string, "X86_64")
+    # The job's own IAM role. null uses the shared job task role, which has no permissions:
+    # give a job that calls AWS its own role with exactly what it needs.
+    task_role_arn = optional(string)
+  }))
+  description = <<-EOT
+    The jobs clients may run, keyed by the definition name clients send in POST /jobs.
+    Each entry becomes one Fargate task definition (family "<name>-<key>") and one entry
+    of create-job's JOB_DEFINITIONS, so the two cannot drift apart.
+      image       container image (an ECR image of this account gets pull permissions)
+      cpu, memory Fargate task size (CPU units, MiB), e.g. 256/512, 1024/2048
+      command     optional command override for the image
+      environment fixed environment variables of the container
+      parameters  names clients may set (each becomes an environment variable; the
+                  service always sets JOB_ID and JOB_ATTEMPT itself)
+      container   name of the job's container (default "app")
+      readonly_root_filesystem  default true; /tmp is always writable
+      cpu_architecture          X86_64 (default) or ARM64
+      task_role_arn             the job's own task role (default: a role with no permissions)
+  EOT
+
+  validation {
+    condition     = length(var.job_definitions) > 0
+    error_message = "job_definitions must declare at least one job definition."
+  }
+  validation {
+    condition     = alltrue([for k in keys(var.job_definitions) : can(regex("^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$", k))])
+    error_message = "job_definitions keys must be 1-63 letters, digits, '-' or '_', starting with a letter or digit."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for d in values(var.job_definitions) : [
+        for p in d.parameters : can(regex("^[A-Za-z_][A-Za-z0-9_]*$", p)) && !contains(["JOB_ID", "JOB_ATTEMPT"], p)
+      ]
+    ]))
+    error_message = "parameters must be valid environment variable names (letters, digits, '_', not starting with a digit) and not JOB_ID or JOB_ATTEMPT, which the service sets itself."
+  }
+  validation {
+    condition     = alltrue([for d in values(var.job_definitions) : contains([256, 512, 1024, 2048, 4096, 8192, 16384], d.cpu)])
+    error_message = "cpu must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384."
+  }
+  validation {
+    condition     = alltrue([for d in values(var.job_definitions) : contains(["X86_64", "ARM64"], d.cpu_architecture)])
+    error_message = "cpu_architecture must be X86_64 or ARM64."
+  }
+}
+
+variable "ecs_container_insights" {
+  type        = bool
+  description = "Enable CloudWatch Container Insights on the cluster (per-task CPU, memory and network metrics; billed as custom metrics)."
+  default     = true
+}
+
+variable "subnet_ids" {
+  type        = list(string)
+  description = "Subnets the job tasks run in (awsvpc). Private subnets with a NAT gateway or VPC endpoints (ECR, S3, CloudWatch Logs) for image pulls and logs, or public subnets with assign_public_ip = true."
+
+  validation {
+    condition     = length(var.subnet_ids) > 0
+    error_message = "subnet_ids must name at least one subnet."
+  }
+}
+
+variable "security_group_ids" {
+  type        = list(string)
+  description = "Security groups of the job tasks. Empty (the default) creates one in the VPC of subnet_ids that allows no inbound traffic and outbound HTTPS (443) only, enough to pull images and call AWS APIs; pass your own groups when jobs need more."
+  default     = []
+}
+
+variable "assign_public_ip" {
+  type        = bool
+  description = "Give job tasks a public IP (needed in public subnets without a NAT gateway, to pull images)."
+  default     = false
+}
+
+# ---- functions ---------------------------------------------------------------
+
+variable "lambda_build_dir" {
+  type        = string
+  description = "Directory holding <function>/bootstrap.zip as written by scripts/build-lambdas (cargo lambda build --output-format zip), relative to the directory Terraform runs in or absolute."
+  default     = "../target/lambda"
+}
+
+variable "lambda_architecture" {
+  type        = string
+  description = "Instruction set of the functions: x86_64 (default) or arm64 (Graviton, about 20% cheaper per GB-second; build with LAMBDA_ARCH=arm64 scripts/build-lambdas). Must match the zips."
+  default     = "x86_64"
+
+  validation {
+    condition     = contains(["x86_64", "arm64"], var.lambda_architecture)
+    error_message = "lambda_architecture must be x86_64 or arm64."
+  }
+}
+
+variable "lambda_memory_mb" {
+  type        = number
+  description = "Memory of each function in MB (CPU is allocated in proportion)."
+  default     = 128
+}
+
+variable "lambda_timeout_seconds" {
+  type        = number
+  description = "Timeout of each function in seconds. API Gateway gives up on the HTTP functions after 30 seconds whatever this says."
+  default     = 10
+}
+
+variable "log_retention_days" {
+  type        = number
+  description = "Retention of every log group (functions, job tasks, API access log), in days."
+  default     = 365
+
+  validation {
+    condition     = contains([1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653], var.log_retention_days)
+    error_message = "log_retention_days must be a retention CloudWatch Logs accepts (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288 or 3653)."
+  }
+}
+
+# ---- API ---------------------------------------------------------------------
+
+variable "jwt_issuer" {
+  type        = string
+  description = "Issuer URL of a JWT (OIDC) identity provider, e.g. https://cognito-idp.eu-west-1.amazonaws.com/<pool-id>. When set (with jwt_audience), the routes use a JWT authorizer and the job owner is the token's sub claim; when null (the default), the routes require AWS_IAM (SigV4) and the owner is the caller's IAM ARN."
+  default     = null
+
+  validation {
+    condition     = (var.jwt_issuer == null) == (length(var.jwt_audience) == 0)
+    error_message = "Set jwt_issuer and jwt_audience together (JWT authorization), or neither (IAM authorization)."
+  }
+  validation {
+    condition     = var.jwt_issuer == null || startswith(coalesce(var.jwt_issuer, "-"), "https://")
+    error_message = "jwt_issuer must be an https:// URL."
+  }
+}
+
+variable "jwt_audience" {
+  type        = list(string)
+  description = "Accepted aud (or client_id) values of the JWTs; required with jwt_issuer."
+  default     = []
+}
+
+variable "api_throttling_burst_limit" {
+  type        = number
+  description = "Burst limit (requests) of the API stage, across all callers."
+  default     = 50
+}
+
+variable "api_throttling_rate_limit" {
+  type        = number
+  description = "Steady-state rate limit (requests per second) of the API stage, across all callers."
+  default     = 25
+}
+
+# ---- alarms ------------------------------------------------------------------
+
+variable "alarm_topic_arn" {
+  type        = string
+  description = "ARN of an existing SNS topic the alarms notify. Takes precedence over alarm_email."
+  default     = null
+}
+
+variable "alarm_email" {
+  type        = string
+  description = "Email address to notify of alarms through a new SNS topic (the address must confirm the subscription). Ignored when alarm_topic_arn is set; with neither, alarms only show in the CloudWatch console."
+  default     = null
+}
