@@ -1,0 +1,132 @@
+//! End to end through the deployable artifacts: the `bootstrap` binaries from the Lambda
+//! zips, each under a Lambda Runtime API emulator with exactly the environment Terraform
+//! gave its function, against the resources Terraform created in the emulators.
+//! POST /jobs as an API Gateway v2 event → ECS events as EventBridge delivers them →
+//! GET /jobs/{id}. Run by `scripts/test` between `terraform-check apply` and `destroy`.
+//!
+//! Usage: stack-e2e FUNCTION_ENV_JSON BINARIES_DIR
+//! (FUNCTION_ENV_JSON: `{"create-job": {"JOBS_TABLE": ...}, ...}`; BINARIES_DIR holds
+//! `<function>/bootstrap`.) Credentials, region and the emulator endpoints come from this
+//! process's environment (`scripts/devenv`), as Lambda's runtime provides them on AWS.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde_json::{json, Value};
+use shared::domain::{JobId, StartedBy};
+use tests::api::{gateway_event, ALICE};
+use tests::emulators::required_env;
+use tests::events::{sequence, shuffled_with_duplicates, Task};
+use tests::runtime_api::{Answer, FunctionProcess};
+
+/// What Lambda itself provides to every function (and, here, where AWS is).
+const FROM_THE_RUNTIME: [&str; 6] = [
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+];
+
+fn environment_of(function_env: &Value, function: &str) -> Vec<(String, String)> {
+    let set_by_terraform = function_env[function]
+        .as_object()
+        .unwrap_or_else(|| panic!("Terraform set no environment for {function}"));
+    let mut environment: Vec<(String, String)> = FROM_THE_RUNTIME
+        .iter()
+        .map(|name| (name.to_string(), required_env(name)))
+        .collect();
+    for (name, value) in set_by_terraform {
+        environment.push((name.clone(), value.as_str().unwrap_or_default().to_owned()));
+    }
+    environment
+}
+
+fn http_answer(answer: Answer) -> (u16, Value) {
+    let Answer::Response(response) = answer else {
+        panic!("the function failed instead of answering: {answer:?}");
+    };
+    let status = response["statusCode"].as_u64().unwrap_or_default() as u16;
+    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+    (status, body)
+}
+
+#[tokio::main]
+async fn main() {
+    let mut args = std::env::args().skip(1);
+    let (Some(env_path), Some(binaries)) = (args.next(), args.next()) else {
+        eprintln!("usage: stack-e2e FUNCTION_ENV_JSON BINARIES_DIR");
+        std::process::exit(2);
+    };
+    let function_env: Value = serde_json::from_str(&std::fs::read_to_string(&env_path).expect("function env file"))
+        .expect("function env is JSON");
+    let binary = |name: &str| PathBuf::from(&binaries).join(name).join("bootstrap");
+
+    let create = FunctionProcess::spawn(&binary("create-job"), &environment_of(&function_env, "create-job")).await;
+    let events = FunctionProcess::spawn(&binary("job-events"), &environment_of(&function_env, "job-events")).await;
+    let api = FunctionProcess::spawn(&binary("job-api"), &environment_of(&function_env, "job-api")).await;
+
+    let create_env = &function_env["create-job"];
+    let definitions: BTreeMap<String, Value> =
+        serde_json::from_str(create_env["JOB_DEFINITIONS"].as_str().expect("JOB_DEFINITIONS")).expect("JSON");
+    let (definition, settings) = definitions.iter().next().expect("at least one job definition");
+    let container = settings["container"].as_str().expect("container");
+    let cluster_arn = create_env["ECS_CLUSTER"].as_str().expect("ECS_CLUSTER");
+
+    let body = json!({ "definition": definition }).to_string();
+    let post = gateway_event(
+        "POST",
+        "/jobs",
+        None,
+        &[("content-type", "application/json")],
+        Some(&body),
+        ALICE,
+    );
+    let (status, created) = http_answer(create.runtime.invoke(&post).await);
+    assert_eq!(status, 201, "POST /jobs: {created}");
+    let id = created["jobId"].as_str().expect("jobId").to_owned();
+    let task_arn = created["taskArn"].as_str().expect("a task ARN from RunTask").to_owned();
+    println!("stack-e2e: POST /jobs → 201, job {id}, task {task_arn}");
+
+    let started_by = StartedBy {
+        job_id: JobId::parse(&id).expect("a job id"),
+        attempt: 1,
+    }
+    .to_string();
+    let task = Task {
+        task_arn: &task_arn,
+        cluster_arn,
+        started_by: Some(&started_by),
+        container,
+    };
+    let delivered = shuffled_with_duplicates(&sequence("success", &task), 2026);
+    for event in &delivered {
+        let answer = events.runtime.invoke(event).await;
+        assert_eq!(
+            answer,
+            Answer::Response(Value::Null),
+            "event version {}",
+            event["detail"]["version"]
+        );
+    }
+    println!(
+        "stack-e2e: {} ECS events delivered (shuffled, duplicated)",
+        delivered.len()
+    );
+
+    let get = gateway_event(
+        "GET",
+        &format!("/jobs/{id}"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        ALICE,
+    );
+    let (status, job) = http_answer(api.runtime.invoke(&get).await);
+    assert_eq!(status, 200, "GET /jobs/{id}: {job}");
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    assert_eq!(job["exitCode"], 0, "{job}");
+    assert_eq!(job["taskArn"], task_arn.as_str());
+    println!("stack-e2e: GET /jobs/{id} → 200, SUCCEEDED, exit code 0");
+}
