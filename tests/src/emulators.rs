@@ -54,24 +54,30 @@ pub async fn fresh_dynamo_store() -> DynamoJobStore {
     DynamoJobStore::new(client, table)
 }
 
+/// What Lambda's runtime gives every function on AWS (credentials and region), plus the
+/// endpoint overrides that stand in for AWS here.
+pub const PROVIDED_BY_LAMBDA: [&str; 6] = [
+    "AWS_REGION",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_ENDPOINT_URL",
+    "AWS_ENDPOINT_URL_DYNAMODB",
+];
+
 /// What `scripts/devenv` prints for the functions, from this process's environment,
 /// with the jobs table replaced by `table`: everything a function binary gets.
 pub fn function_environment(table: &str) -> Vec<(String, String)> {
-    const PRINTED_BY_DEVENV: [&str; 11] = [
-        "AWS_REGION",
-        "AWS_ACCESS_KEY_ID",
-        "AWS_SECRET_ACCESS_KEY",
-        "AWS_EC2_METADATA_DISABLED",
-        "AWS_ENDPOINT_URL",
-        "AWS_ENDPOINT_URL_DYNAMODB",
+    const SERVICE_CONFIGURATION: [&str; 5] = [
         "ECS_CLUSTER",
         "ECS_SUBNETS",
         "ECS_SECURITY_GROUPS",
         "ECS_ASSIGN_PUBLIC_IP",
         "JOB_DEFINITIONS",
     ];
-    let mut environment: Vec<(String, String)> = PRINTED_BY_DEVENV
+    let mut environment: Vec<(String, String)> = PROVIDED_BY_LAMBDA
         .into_iter()
+        .chain(SERVICE_CONFIGURATION)
         .map(|name| (name.to_owned(), required_env(name)))
         .collect();
     environment.push(("JOBS_TABLE".to_owned(), table.to_owned()));

@@ -33,6 +33,18 @@ pub enum Answer {
     Error(Value),
 }
 
+impl Answer {
+    /// The status and JSON body of an HTTP function's API Gateway response.
+    pub fn http(self) -> (u16, Value) {
+        let Answer::Response(response) = self else {
+            panic!("the HTTP function failed instead of answering: {self:?}");
+        };
+        let status = response["statusCode"].as_u64().expect("statusCode") as u16;
+        let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
+        (status, body)
+    }
+}
+
 #[derive(Default)]
 struct State {
     queue: Mutex<VecDeque<(String, Bytes)>>,

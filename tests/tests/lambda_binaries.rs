@@ -33,15 +33,6 @@ fn binary(name: &str) -> PathBuf {
     path
 }
 
-fn response_of(answer: Answer) -> (u16, Value) {
-    let Answer::Response(response) = answer else {
-        panic!("the HTTP function failed instead of answering: {answer:?}");
-    };
-    let status = response["statusCode"].as_u64().expect("statusCode") as u16;
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).expect("a JSON body");
-    (status, body)
-}
-
 #[tokio::test]
 async fn the_binaries_take_a_job_from_post_through_events_to_get() {
     let sdk = sdk_config().await;
@@ -59,7 +50,7 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
         Some(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#),
         ALICE,
     );
-    let (status, created) = response_of(create.runtime.invoke(&post).await);
+    let (status, created) = create.runtime.invoke(&post).await.http();
     assert_eq!(status, 201, "{created}");
     let id = created["jobId"].as_str().expect("jobId").to_owned();
 
@@ -101,23 +92,20 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
         None,
         ALICE,
     );
-    let (status, job) = response_of(api.runtime.invoke(&get).await);
+    let (status, job) = api.runtime.invoke(&get).await.http();
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["status"], "FAILED");
     assert_eq!(job["exitCode"], 3);
 
-    let (status, _) = response_of(
-        api.runtime
-            .invoke(&gateway_event(
-                "GET",
-                &format!("/jobs/{id}"),
-                Some(json!({ "id": id })),
-                &[],
-                None,
-                Caller::Anonymous,
-            ))
-            .await,
+    let anonymous = gateway_event(
+        "GET",
+        &format!("/jobs/{id}"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        Caller::Anonymous,
     );
+    let (status, _) = api.runtime.invoke(&anonymous).await.http();
     assert_eq!(status, 401);
 
     let Answer::Error(error) = events

@@ -15,25 +15,15 @@ use std::path::PathBuf;
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
 use tests::api::{gateway_event, ALICE};
-use tests::emulators::required_env;
+use tests::emulators::{required_env, PROVIDED_BY_LAMBDA};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
-
-/// What Lambda itself provides to every function (and, here, where AWS is).
-const FROM_THE_RUNTIME: [&str; 6] = [
-    "AWS_REGION",
-    "AWS_ACCESS_KEY_ID",
-    "AWS_SECRET_ACCESS_KEY",
-    "AWS_EC2_METADATA_DISABLED",
-    "AWS_ENDPOINT_URL",
-    "AWS_ENDPOINT_URL_DYNAMODB",
-];
 
 fn environment_of(function_env: &Value, function: &str) -> Vec<(String, String)> {
     let set_by_terraform = function_env[function]
         .as_object()
         .unwrap_or_else(|| panic!("Terraform set no environment for {function}"));
-    let mut environment: Vec<(String, String)> = FROM_THE_RUNTIME
+    let mut environment: Vec<(String, String)> = PROVIDED_BY_LAMBDA
         .iter()
         .map(|name| (name.to_string(), required_env(name)))
         .collect();
@@ -41,15 +31,6 @@ fn environment_of(function_env: &Value, function: &str) -> Vec<(String, String)>
         environment.push((name.clone(), value.as_str().unwrap_or_default().to_owned()));
     }
     environment
-}
-
-fn http_answer(answer: Answer) -> (u16, Value) {
-    let Answer::Response(response) = answer else {
-        panic!("the function failed instead of answering: {answer:?}");
-    };
-    let status = response["statusCode"].as_u64().unwrap_or_default() as u16;
-    let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
-    (status, body)
 }
 
 #[tokio::main]
@@ -83,7 +64,7 @@ async fn main() {
         Some(&body),
         ALICE,
     );
-    let (status, created) = http_answer(create.runtime.invoke(&post).await);
+    let (status, created) = create.runtime.invoke(&post).await.http();
     assert_eq!(status, 201, "POST /jobs: {created}");
     let id = created["jobId"].as_str().expect("jobId").to_owned();
     let task_arn = created["taskArn"].as_str().expect("a task ARN from RunTask").to_owned();
@@ -123,7 +104,7 @@ async fn main() {
         None,
         ALICE,
     );
-    let (status, job) = http_answer(api.runtime.invoke(&get).await);
+    let (status, job) = api.runtime.invoke(&get).await.http();
     assert_eq!(status, 200, "GET /jobs/{id}: {job}");
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     assert_eq!(job["exitCode"], 0, "{job}");
