@@ -4,7 +4,8 @@ use shared::config::{exit_at_init, CreateJobConfig, ProcessEnvironment};
 use shared::dynamodb::DynamoJobStore;
 use shared::ecs::EcsTaskLauncher;
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime, no worker threads to start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let config = CreateJobConfig::from_env(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("create-job", err));

@@ -3,7 +3,8 @@ use lambda_http::{service_fn, Request};
 use shared::config::{self, exit_at_init, ProcessEnvironment};
 use shared::dynamodb::DynamoJobStore;
 
-#[tokio::main]
+// One invocation at a time: a single-threaded runtime, no worker threads to start.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
     let table = config::jobs_table(&ProcessEnvironment).unwrap_or_else(|err| exit_at_init("job-api", err));
