@@ -24,8 +24,7 @@ pub fn gateway_request(
     body: Option<&str>,
     caller: Caller<'_>,
 ) -> Request {
-    let event = gateway_event(method, path, path_parameters, headers, body, caller);
-    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+    into_request(gateway_event(method, path, path_parameters, headers, body, caller))
 }
 
 /// The API Gateway HTTP API (payload format 2.0) event of a request, as Lambda receives it.
@@ -75,16 +74,18 @@ pub fn gateway_event(
     event
 }
 
-pub fn post_job(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Request {
+/// `POST /jobs` with a JSON body, as the API Gateway event Lambda receives.
+pub fn post_job_event(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Value {
     let mut headers = vec![("content-type", "application/json")];
     if let Some(key) = idempotency_key {
         headers.push(("idempotency-key", key));
     }
-    gateway_request("POST", "/jobs", None, &headers, Some(body), caller)
+    gateway_event("POST", "/jobs", None, &headers, Some(body), caller)
 }
 
-pub fn get_job(id: &str, caller: Caller<'_>) -> Request {
-    gateway_request(
+/// `GET /jobs/{id}`, as the API Gateway event Lambda receives.
+pub fn get_job_event(id: &str, caller: Caller<'_>) -> Value {
+    gateway_event(
         "GET",
         &format!("/jobs/{id}"),
         Some(json!({ "id": id })),
@@ -92,6 +93,18 @@ pub fn get_job(id: &str, caller: Caller<'_>) -> Request {
         None,
         caller,
     )
+}
+
+fn into_request(event: Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
+}
+
+pub fn post_job(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Request {
+    into_request(post_job_event(body, caller, idempotency_key))
+}
+
+pub fn get_job(id: &str, caller: Caller<'_>) -> Request {
+    into_request(get_job_event(id, caller))
 }
 
 /// The body of a response as JSON.

@@ -7,7 +7,7 @@ use std::process::Stdio;
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
-use tests::api::{gateway_event, Caller, ALICE};
+use tests::api::{get_job_event, post_job_event, Caller, ALICE};
 use tests::emulators::{fresh_table, function_environment, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -42,13 +42,10 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
     let events = FunctionProcess::spawn(&binary("job-events"), &environment).await;
     let api = FunctionProcess::spawn(&binary("job-api"), &environment).await;
 
-    let post = gateway_event(
-        "POST",
-        "/jobs",
-        None,
-        &[("content-type", "application/json")],
-        Some(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#),
+    let post = post_job_event(
+        r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#,
         ALICE,
+        None,
     );
     let (status, created) = create.runtime.invoke(&post).await.http();
     assert_eq!(status, 201, "{created}");
@@ -84,27 +81,13 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
         );
     }
 
-    let get = gateway_event(
-        "GET",
-        &format!("/jobs/{id}"),
-        Some(json!({ "id": id })),
-        &[],
-        None,
-        ALICE,
-    );
+    let get = get_job_event(&id, ALICE);
     let (status, job) = api.runtime.invoke(&get).await.http();
     assert_eq!(status, 200, "{job}");
     assert_eq!(job["status"], "FAILED");
     assert_eq!(job["exitCode"], 3);
 
-    let anonymous = gateway_event(
-        "GET",
-        &format!("/jobs/{id}"),
-        Some(json!({ "id": id })),
-        &[],
-        None,
-        Caller::Anonymous,
-    );
+    let anonymous = get_job_event(&id, Caller::Anonymous);
     let (status, _) = api.runtime.invoke(&anonymous).await.http();
     assert_eq!(status, 401);
 

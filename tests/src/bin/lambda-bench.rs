@@ -14,7 +14,7 @@ use shared::domain::{Owner, StartedBy};
 use shared::dynamodb::DynamoJobStore;
 use shared::ecs::EcsTaskLauncher;
 use shared::service::{submit_job, JobRequest};
-use tests::api::{gateway_event, ALICE};
+use tests::api::{get_job_event, post_job_event, ALICE};
 use tests::emulators::{fresh_table, function_environment, sdk_config};
 use tests::events::{sequence, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -142,13 +142,10 @@ async fn main() {
         .collect();
     let ids: Vec<String> = jobs.iter().map(|j| j.id.to_string()).collect();
 
-    let post = gateway_event(
-        "POST",
-        "/jobs",
-        None,
-        &[("content-type", "application/json")],
-        Some(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#),
+    let post = post_job_event(
+        r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#,
         ALICE,
+        None,
     );
     let functions: Vec<(&str, Workload)> = vec![
         ("hello-lambda", Box::new(|_| json!({"hello": "world"}))),
@@ -157,20 +154,7 @@ async fn main() {
             "job-events",
             Box::new(move |n| running_events[n % running_events.len()].clone()),
         ),
-        (
-            "job-api",
-            Box::new(move |n| {
-                let id = &ids[n % ids.len()];
-                gateway_event(
-                    "GET",
-                    &format!("/jobs/{id}"),
-                    Some(json!({ "id": id })),
-                    &[],
-                    None,
-                    ALICE,
-                )
-            }),
-        ),
+        ("job-api", Box::new(move |n| get_job_event(&ids[n % ids.len()], ALICE))),
     ];
 
     println!(

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
-use tests::api::{gateway_event, ALICE};
+use tests::api::{get_job_event, post_job_event, ALICE};
 use tests::emulators::{required_env, PROVIDED_BY_LAMBDA};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -56,14 +56,7 @@ async fn main() {
     let cluster_arn = create_env["ECS_CLUSTER"].as_str().expect("ECS_CLUSTER");
 
     let body = json!({ "definition": definition }).to_string();
-    let post = gateway_event(
-        "POST",
-        "/jobs",
-        None,
-        &[("content-type", "application/json")],
-        Some(&body),
-        ALICE,
-    );
+    let post = post_job_event(&body, ALICE, None);
     let (status, created) = create.runtime.invoke(&post).await.http();
     assert_eq!(status, 201, "POST /jobs: {created}");
     let id = created["jobId"].as_str().expect("jobId").to_owned();
@@ -96,14 +89,7 @@ async fn main() {
         delivered.len()
     );
 
-    let get = gateway_event(
-        "GET",
-        &format!("/jobs/{id}"),
-        Some(json!({ "id": id })),
-        &[],
-        None,
-        ALICE,
-    );
+    let get = get_job_event(&id, ALICE);
     let (status, job) = api.runtime.invoke(&get).await.http();
     assert_eq!(status, 200, "GET /jobs/{id}: {job}");
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
