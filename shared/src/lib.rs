@@ -1,6 +1,6 @@
 //! Everything the job service's functions share: the domain and its pure rules, the ECS
-//! event model, the ports and their adapters, the HTTP representation and errors, and
-//! typed configuration.
+//! event model, the ports and their adapters, the HTTP representation and errors, typed
+//! configuration and the AWS SDK configuration.
 
 pub mod config;
 pub mod domain;

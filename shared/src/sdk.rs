@@ -17,7 +17,7 @@ const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 /// trusting the Amazon Trust Services roots, plus the PEM bundle `AWS_CA_BUNDLE` names.
 ///
 /// Two choices keep cold starts and zips small (DESIGN.md §7): ring instead of the
-/// SDK's default aws-lc (the same TLS 1.2/1.3, about a megabyte less code), and a trust
+/// SDK's default aws-lc (the same TLS 1.2/1.3, 0.75 MB less code), and a trust
 /// store of five compiled-in roots instead of the operating system's (which means
 /// reading and parsing some 150 certificates, most of a function's init time).
 pub async fn load(env: &impl Environment) -> Result<SdkConfig, ConfigError> {
