@@ -3,6 +3,7 @@
 //! fixtures, and the store conformance suite every `JobStore` adapter must pass.
 
 pub mod api;
+pub mod binaries;
 pub mod conformance;
 pub mod emulators;
 pub mod events;

@@ -2,45 +2,22 @@
 //! Runtime API, with only the environment `scripts/devenv` prints: POST /jobs as an API
 //! Gateway event → ECS events as EventBridge delivers them → GET /jobs/{id}.
 
-use std::path::PathBuf;
-use std::process::Stdio;
-
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
 use tests::api::{get_job_event, post_job_event, Caller, ALICE};
+use tests::binaries::{built, exit_code_and_stderr};
 use tests::emulators::{fresh_table, function_environment, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
-
-/// Where the binaries are: `LAMBDA_BIN_DIR`, else beside this test's own target dir
-/// (`cargo test --workspace` builds every binary of the workspace).
-fn binary(name: &str) -> PathBuf {
-    let dir = std::env::var_os("LAMBDA_BIN_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            let exe = std::env::current_exe().expect("test executable path");
-            exe.parent()
-                .and_then(|deps| deps.parent())
-                .expect("target dir")
-                .to_path_buf()
-        });
-    let path = dir.join(name);
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --workspace --bins`",
-        path.display()
-    );
-    path
-}
 
 #[tokio::test]
 async fn the_binaries_take_a_job_from_post_through_events_to_get() {
     let sdk = sdk_config().await;
     let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
     let environment = function_environment(&table);
-    let create = FunctionProcess::spawn(&binary("create-job"), &environment).await;
-    let events = FunctionProcess::spawn(&binary("job-events"), &environment).await;
-    let api = FunctionProcess::spawn(&binary("job-api"), &environment).await;
+    let create = FunctionProcess::spawn(&built("create-job"), &environment).await;
+    let events = FunctionProcess::spawn(&built("job-events"), &environment).await;
+    let api = FunctionProcess::spawn(&built("job-api"), &environment).await;
 
     let post = post_job_event(
         r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#,
@@ -105,17 +82,15 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
 async fn a_missing_variable_stops_the_function_at_init_with_one_line_naming_it() {
     let mut environment = function_environment("jobs");
     environment.retain(|(name, _)| name != "JOB_DEFINITIONS");
-    let output = tokio::process::Command::new(binary("create-job"))
-        .env_clear()
-        .envs(environment)
-        .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9")
-        .stdin(Stdio::null())
-        .output()
-        .await
-        .expect("create-job runs");
+    let (code, stderr) = exit_code_and_stderr(
+        tokio::process::Command::new(built("create-job"))
+            .env_clear()
+            .envs(environment)
+            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+    )
+    .await;
 
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(code, Some(1));
     assert_eq!(
         stderr.trim(),
         "create-job: cannot start: configuration variable JOB_DEFINITIONS: is not set"

@@ -7,27 +7,13 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
+use tests::binaries::{built, exit_code_and_stderr};
 use tests::emulators::{fresh_table, sdk_config};
 use tests::http_client::send;
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
 const JSON: (&str, &str) = ("content-type", "application/json");
-
-fn binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test executable path");
-    let path = exe
-        .parent()
-        .and_then(|d| d.parent())
-        .expect("target dir")
-        .join("local-server");
-    assert!(
-        path.is_file(),
-        "{} is not built: run `cargo build --workspace --bins`",
-        path.display()
-    );
-    path
-}
 
 struct Server {
     child: Child,
@@ -40,7 +26,7 @@ struct Server {
 async fn start(extra_args: &[&str]) -> Server {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
     let log_dir = std::env::temp_dir().join(format!("local-server-test-{}", uuid::Uuid::new_v4().simple()));
-    let mut child = Command::new(binary())
+    let mut child = Command::new(built("local-server"))
         .current_dir(&root)
         .args(["--port", "0", "--log-dir"])
         .arg(&log_dir)
@@ -214,14 +200,13 @@ async fn ctrl_c_stops_running_jobs_and_records_them_as_failed_in_dynamodb() {
 async fn an_invalid_definitions_file_or_a_taken_port_is_a_clear_error() {
     let bad = std::env::temp_dir().join(format!("defs-{}.toml", uuid::Uuid::new_v4().simple()));
     std::fs::write(&bad, "[definitions.x]\ncommand = []\n").expect("write");
-    let output = Command::new(binary())
-        .args(["--port", "0", "--definitions"])
-        .arg(&bad)
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = exit_code_and_stderr(
+        Command::new(built("local-server"))
+            .args(["--port", "0", "--definitions"])
+            .arg(&bad),
+    )
+    .await;
+    assert_eq!(code, Some(1));
     assert!(
         stderr.contains("is invalid") && stderr.contains("empty command"),
         "{stderr}"
@@ -230,14 +215,13 @@ async fn an_invalid_definitions_file_or_a_taken_port_is_a_clear_error() {
     let taken = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let port = taken.local_addr().expect("address").port().to_string();
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
-    let output = Command::new(binary())
-        .current_dir(root)
-        .args(["--port", &port])
-        .output()
-        .await
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(1));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = exit_code_and_stderr(
+        Command::new(built("local-server"))
+            .current_dir(root)
+            .args(["--port", &port]),
+    )
+    .await;
+    assert_eq!(code, Some(1));
     assert!(
         stderr.contains("cannot listen on") && stderr.contains("--port"),
         "{stderr}"
