@@ -3,6 +3,7 @@ use lambda_http::{service_fn, Request};
 use shared::config::{exit_at_init, CreateJobConfig, ProcessEnvironment};
 use shared::dynamodb::DynamoJobStore;
 use shared::ecs::EcsTaskLauncher;
+use shared::sdk::{dynamodb_client, ecs_client, CallBudget};
 
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
@@ -13,10 +14,10 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = shared::sdk::load(&ProcessEnvironment)
         .await
         .unwrap_or_else(|err| exit_at_init("create-job", err));
-    let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config.ecs)
+    let launcher = EcsTaskLauncher::new(ecs_client(&sdk, CallBudget::ECS), &config.ecs)
         .unwrap_or_else(|err| exit_at_init("create-job", err));
     let handler = CreateJob::new(
-        DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), config.table),
+        DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), config.table),
         launcher,
         config.definitions,
     );

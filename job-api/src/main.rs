@@ -2,6 +2,7 @@ use job_api::JobApi;
 use lambda_http::{service_fn, Request};
 use shared::config::{self, exit_at_init, ProcessEnvironment};
 use shared::dynamodb::DynamoJobStore;
+use shared::sdk::{dynamodb_client, CallBudget};
 
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
@@ -12,7 +13,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let sdk = shared::sdk::load(&ProcessEnvironment)
         .await
         .unwrap_or_else(|err| exit_at_init("job-api", err));
-    let handler = JobApi::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), table));
+    let handler = JobApi::new(DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), table));
 
     lambda_http::run(service_fn(|request: Request| async {
         Ok::<_, lambda_http::Error>(handler.handle(request).await)

@@ -66,7 +66,7 @@ async fn main() {
             let sdk = shared::sdk::load(&shared::config::ProcessEnvironment)
                 .await
                 .unwrap_or_else(|e| fail(e));
-            let client = aws_sdk_dynamodb::Client::new(&sdk);
+            let client = shared::sdk::dynamodb_client(&sdk, shared::sdk::CallBudget::DYNAMODB);
             if let Err(e) = client.describe_table().table_name(table).send().await {
                 fail(format!(
                     "DynamoDB table {table:?} is not reachable: {}",

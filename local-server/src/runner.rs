@@ -17,7 +17,7 @@ use nix::unistd::Pid;
 use serde_json::Value;
 use shared::domain::StartedBy;
 use shared::ecs_event::{eventbridge_envelope, EcsTaskStatus, TaskStateChange, TaskTimeline};
-use shared::ports::{LaunchError, Launched, TaskLauncher, TaskRequest};
+use shared::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -84,9 +84,8 @@ impl LocalTaskRunner {
 impl TaskLauncher for LocalTaskRunner {
     async fn launch(&self, request: &TaskRequest) -> Result<Launched, LaunchError> {
         let Some(command) = self.commands.get(&request.task_definition) else {
-            return Ok(Launched::Refused {
-                reason: format!("Unable to describe task definition {:?}", request.task_definition),
-            });
+            tracing::warn!(task_definition = request.task_definition, "no such local definition");
+            return Ok(Launched::Refused(LaunchRefusal::TaskDefinitionNotFound));
         };
         if *self.shutdown.borrow() {
             return Err(LaunchError("the local server is shutting down".to_owned()));

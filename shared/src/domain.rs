@@ -47,14 +47,50 @@ impl fmt::Display for JobId {
     }
 }
 
-/// The authenticated caller a job belongs to (an IAM ARN or a JWT `sub`).
+/// The stable identity a job belongs to, derived from the authenticated caller.
+///
+/// What identifies a caller is what stays the same across its credential refreshes and
+/// what the caller cannot choose: an IAM user or root as its ARN; an assumed-role session
+/// as its role (the session name is picked by whoever assumes the role and changes with
+/// every refresh); a JWT caller as issuer and subject together, so that two identity
+/// providers' subjects never meet.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Owner(String);
 
 impl Owner {
+    /// An owner exactly as given (a stored owner, or a fixed local principal).
     pub fn new(principal: impl Into<String>) -> Option<Self> {
         let principal = principal.into();
         (!principal.trim().is_empty()).then_some(Self(principal))
+    }
+
+    /// The owner for an IAM caller ARN: `arn:aws:sts::<account>:assumed-role/<role>/<session>`
+    /// owns jobs as `arn:aws:iam::<account>:role/<role>`; users, roots and federated
+    /// users own them as their ARN. A malformed assumed-role ARN is no identity.
+    pub fn from_iam_caller(caller_arn: &str) -> Option<Self> {
+        let caller_arn = caller_arn.trim();
+        let parts: Vec<&str> = caller_arn.splitn(6, ':').collect();
+        let [arn, partition, "sts", "", account, resource] = parts.as_slice() else {
+            return Self::new(caller_arn);
+        };
+        let Some(role_and_session) = resource.strip_prefix("assumed-role/") else {
+            return Self::new(caller_arn);
+        };
+        let (role, session) = role_and_session.split_once('/')?;
+        let valid = *arn == "arn" && !partition.is_empty() && !account.is_empty();
+        (valid && !role.is_empty() && !session.is_empty())
+            .then(|| Self(format!("arn:{partition}:iam::{account}:role/{role}")))
+    }
+
+    /// The owner for a JWT caller: `jwt:<issuer>#<subject>`. `#` and `%` in the issuer are
+    /// percent-encoded, so the first `#` always ends the issuer and no two (issuer,
+    /// subject) pairs share an owner.
+    pub fn from_jwt(issuer: &str, subject: &str) -> Option<Self> {
+        if issuer.trim().is_empty() || subject.trim().is_empty() {
+            return None;
+        }
+        let issuer = issuer.replace('%', "%25").replace('#', "%23");
+        Some(Self(format!("jwt:{issuer}#{subject}")))
     }
 
     pub fn as_str(&self) -> &str {
@@ -258,10 +294,6 @@ impl Job {
         self.attempts.last()
     }
 
-    fn attempt(&self, number: u32) -> Option<&Attempt> {
-        self.attempts.iter().find(|a| a.number == number)
-    }
-
     /// Recorded, but no task is known for the current attempt yet: the launch has not
     /// happened, or its outcome was lost (crash, timeout) and may be retried.
     pub fn awaiting_launch(&self) -> bool {
@@ -325,15 +357,33 @@ impl Job {
     /// Whether a store may apply `update` to this job now. Stores that cannot express
     /// the guard as a native condition (the in-memory one) call this under their lock.
     pub fn guard_holds(&self, update: &JobUpdate) -> bool {
-        let Some(stored) = self.attempt(update.attempt.number) else {
+        let Some(current) = self.current_attempt() else {
             return false;
         };
-        match update.guard {
-            UpdateGuard::AwaitingLaunch => self.status == JobStatus::Submitted && stored.task_arn.is_none(),
-            UpdateGuard::EventNewerThanStored(version) => {
-                !self.status.is_terminal() && stored.event_version.is_none_or(|v| v < version)
+        // Every update is for the job's current attempt: a late write decided for attempt
+        // N never lands once attempt N+1 exists.
+        if current.number != update.attempt.number {
+            return false;
+        }
+        match &update.guard {
+            UpdateGuard::AwaitingLaunch => self.status == JobStatus::Submitted && current.task_arn.is_none(),
+            UpdateGuard::TaskEvent(event) => {
+                let same_task = current.task_arn.as_deref().is_none_or(|arn| arn == event.task_arn);
+                let newer = current.event_version.is_none_or(|v| v < event.version);
+                let open = !self.status.is_terminal() || (event.stopped && self.verdict_of_a_stopped_task());
+                same_task && newer && open
             }
         }
+    }
+
+    /// The job is SUCCEEDED or FAILED because a STOPPED event of its current task said
+    /// so, and a newer STOPPED event of that task may still correct the verdict. Never
+    /// true of a CANCELLED job or of a launch refusal.
+    fn verdict_of_a_stopped_task(&self) -> bool {
+        matches!(self.status, JobStatus::Succeeded | JobStatus::Failed)
+            && self
+                .current_attempt()
+                .is_some_and(|a| a.task_status == Some(EcsTaskStatus::Stopped))
     }
 
     /// The job after `update` (the caller has checked the guard).
@@ -359,13 +409,26 @@ pub struct JobUpdate {
     pub guard: UpdateGuard,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpdateGuard {
-    /// The job is SUBMITTED and the attempt has no task yet (launch outcomes).
+    /// The job is SUBMITTED and its current attempt has no task yet (launch outcomes).
     AwaitingLaunch,
-    /// The attempt's stored event version is lower than this one (or absent) and the
-    /// job is not terminal (ECS events).
-    EventNewerThanStored(u64),
+    /// An ECS event of the current attempt's own task (see [`TaskEventGuard`]).
+    TaskEvent(TaskEventGuard),
+}
+
+/// When an ECS event may be written: the attempt is the job's current one; its task is
+/// this event's task, or none is recorded yet (the first task wins the race with the
+/// launch); the stored version of that task is lower; and the job is not terminal, except
+/// that a newer STOPPED event may replace the verdict an older STOPPED event of the same
+/// task wrote. `version` is counted per task, so comparing it is only meaningful once
+/// the task is known to be the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEventGuard {
+    pub task_arn: String,
+    pub version: u64,
+    /// The event reports the task STOPPED.
+    pub stopped: bool,
 }
 
 /// What the service does with one ECS event.
@@ -381,6 +444,9 @@ pub enum EventDecision {
 pub enum Ignored {
     /// `startedBy` names an attempt this job does not have (or no longer runs).
     NotCurrentAttempt { attempt: u32 },
+    /// Another task carries this attempt's `startedBy` (a task run by hand, a launch
+    /// whose client token ECS had forgotten): the attempt's recorded task decides.
+    OtherTask { recorded: String, received: String },
     /// The same version was already written.
     Duplicate { version: u64 },
     /// A newer version was already written.
@@ -397,6 +463,9 @@ impl fmt::Display for Ignored {
         match self {
             Self::NotCurrentAttempt { attempt } => {
                 write!(f, "attempt {attempt} is not the job's current attempt")
+            }
+            Self::OtherTask { recorded, received } => {
+                write!(f, "event of task {received}, but the attempt runs task {recorded}")
             }
             Self::Duplicate { version } => write!(f, "duplicate of version {version}"),
             Self::Stale { stored, received } => {
@@ -415,8 +484,9 @@ impl fmt::Display for Ignored {
 /// along with those writes. That keeps a successful job at one write per status:
 /// created, STARTING, RUNNING, STOPPING, SUCCEEDED. Because the decisive fields are
 /// monotonic in `version`, the final decisive state is that of the highest version,
-/// whatever the delivery order, and the terminal STOPPED event (always written) carries
-/// every other field, so a finished job is identical under any order.
+/// whatever the delivery order. A STOPPED event is always written (ECS may send several
+/// for one task, later ones filling in exit codes and reasons), so the highest STOPPED
+/// version of the attempt's own task is the finished job, whatever the order.
 pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventDecision {
     let current = match job.current_attempt() {
         Some(a) if a.number == attempt_number => a,
@@ -426,6 +496,12 @@ pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventD
             })
         }
     };
+    if let Some(recorded) = current.task_arn.as_deref().filter(|arn| *arn != event.task_arn) {
+        return EventDecision::Ignore(Ignored::OtherTask {
+            recorded: recorded.to_owned(),
+            received: event.task_arn.clone(),
+        });
+    }
     if let Some(stored) = current.event_version {
         if stored == event.version {
             return EventDecision::Ignore(Ignored::Duplicate { version: stored });
@@ -437,7 +513,8 @@ pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventD
             });
         }
     }
-    if job.status.is_terminal() {
+    let stopped = event.last_status == EcsTaskStatus::Stopped;
+    if job.status.is_terminal() && !(stopped && job.verdict_of_a_stopped_task()) {
         return EventDecision::Ignore(Ignored::JobTerminal { status: job.status });
     }
 
@@ -457,7 +534,7 @@ pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventD
 
     let before = Visible::of(job.status, job.status_reason.as_deref(), current);
     let after = Visible::of(status, status_reason.as_deref(), &attempt);
-    if before == after {
+    if before == after && !stopped {
         return EventDecision::Ignore(Ignored::NothingVisibleChanged);
     }
 
@@ -466,7 +543,11 @@ pub fn decide(job: &Job, attempt_number: u32, event: &TaskStateChange) -> EventD
         attempt,
         status,
         status_reason,
-        guard: UpdateGuard::EventNewerThanStored(event.version),
+        guard: UpdateGuard::TaskEvent(TaskEventGuard {
+            task_arn: event.task_arn.clone(),
+            version: event.version,
+            stopped,
+        }),
     })
 }
 
@@ -513,10 +594,6 @@ fn verdict(event: &TaskStateChange, container: &str) -> (JobStatus, Option<Strin
         return (JobStatus::Succeeded, None);
     }
 
-    let ecs_said = event
-        .stopped_reason
-        .as_deref()
-        .or(job_container.and_then(|c| c.reason.as_deref()));
     let what = match (stop_code.as_ref(), job_container, exit_code) {
         (Some(StopCode::TaskFailedToStart), _, _) => "the task failed to start".to_owned(),
         (Some(StopCode::SpotInterruption), _, _) => "the Spot capacity was reclaimed".to_owned(),
@@ -527,12 +604,29 @@ fn verdict(event: &TaskStateChange, container: &str) -> (JobStatus, Option<Strin
         (_, Some(_), None) => format!("container '{container}' stopped without an exit code"),
         (_, None, _) => format!("container '{container}' is missing from the stopped task"),
     };
+    // ECS's own words stay in the attempt's `stoppedReason`; the job's reason names only
+    // their error class, because ECS's text carries account ids, image URIs and subnet ids.
+    let error_class = event
+        .stopped_reason
+        .as_deref()
+        .or(job_container.and_then(|c| c.reason.as_deref()))
+        .and_then(error_class);
     let code = event.stop_code.as_deref().unwrap_or("no stop code");
-    let reason = match ecs_said {
-        Some(said) => format!("{what} ({code}: {said})"),
+    let reason = match error_class {
+        Some(class) => format!("{what} ({code}: {class})"),
         None => format!("{what} ({code})"),
     };
     (JobStatus::Failed, Some(reason))
+}
+
+/// The error name an ECS message starts with ("CannotPullContainerError: pull image
+/// manifest …" → "CannotPullContainerError"), if it starts with one.
+fn error_class(message: &str) -> Option<&str> {
+    let name = message.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    let is_class = ["Error", "Exception"]
+        .iter()
+        .any(|suffix| name.len() > suffix.len() && name.ends_with(suffix));
+    is_class.then_some(name)
 }
 
 /// When the task entered the state that gives `status`, from the event's cumulative

@@ -110,28 +110,44 @@ impl JobStore for DynamoJobStore {
             .checked_sub(1)
             .ok_or_else(|| StoreError("attempt numbers start at 1".to_owned()))?;
         let attempt = format!("attempts[{index}]");
-        let condition = match update.guard {
-            UpdateGuard::AwaitingLaunch => {
-                format!(
-                    "#status = :submitted AND attribute_exists({attempt}) AND attribute_not_exists({attempt}.taskArn)"
-                )
-            }
-            UpdateGuard::EventNewerThanStored(_) => format!(
-                "attribute_exists({attempt}) AND NOT (#status IN (:succeeded, :failed, :cancelled)) \
-                 AND (attribute_not_exists({attempt}.eventVersion) OR {attempt}.eventVersion < :version)"
-            ),
-        };
+        // Every update is for the current attempt: the list ends at it.
+        let mut condition = "size(attempts) = :attemptCount".to_owned();
         let mut values = HashMap::from([
             (":attempt".to_owned(), encode(&AttemptItem::from(&update.attempt))?),
+            (
+                ":attemptCount".to_owned(),
+                AttributeValue::N(update.attempt.number.to_string()),
+            ),
             (":newStatus".to_owned(), status_value(update.status)),
             (":updatedAt".to_owned(), AttributeValue::S(timestamp(update.updated_at))),
         ]);
-        match update.guard {
+        match &update.guard {
             UpdateGuard::AwaitingLaunch => {
+                condition.push_str(&format!(
+                    " AND #status = :submitted AND attribute_not_exists({attempt}.taskArn)"
+                ));
                 values.insert(":submitted".to_owned(), status_value(JobStatus::Submitted));
             }
-            UpdateGuard::EventNewerThanStored(version) => {
-                values.insert(":version".to_owned(), AttributeValue::N(version.to_string()));
+            UpdateGuard::TaskEvent(event) => {
+                condition.push_str(&format!(
+                    " AND (attribute_not_exists({attempt}.taskArn) OR {attempt}.taskArn = :taskArn) \
+                     AND (attribute_not_exists({attempt}.eventVersion) OR {attempt}.eventVersion < :version) \
+                     AND (NOT (#status IN (:succeeded, :failed, :cancelled))"
+                ));
+                if event.stopped {
+                    // A newer STOPPED event of the same task may correct the verdict an
+                    // older one wrote; nothing reopens a CANCELLED job or a refused launch.
+                    condition.push_str(&format!(
+                        " OR (#status IN (:succeeded, :failed) AND {attempt}.taskStatus = :stopped)"
+                    ));
+                    values.insert(
+                        ":stopped".to_owned(),
+                        AttributeValue::S(EcsTaskStatus::Stopped.as_str().to_owned()),
+                    );
+                }
+                condition.push(')');
+                values.insert(":taskArn".to_owned(), AttributeValue::S(event.task_arn.clone()));
+                values.insert(":version".to_owned(), AttributeValue::N(event.version.to_string()));
                 for (name, status) in [
                     (":succeeded", JobStatus::Succeeded),
                     (":failed", JobStatus::Failed),

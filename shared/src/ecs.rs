@@ -14,7 +14,7 @@ use aws_sdk_ecs::types::{
 use aws_sdk_ecs::Client;
 
 use crate::config::EcsConfig;
-use crate::ports::{LaunchError, Launched, TaskLauncher, TaskRequest};
+use crate::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 
 /// Tag keys put on every task, so that tasks can be traced back to jobs in the console
 /// and in Cost Explorer.
@@ -90,85 +90,127 @@ impl TaskLauncher for EcsTaskLauncher {
             .propagate_tags(PropagateTags::TaskDefinition)
             .send()
             .await;
-        match result {
-            Ok(output) => Ok(answer(output)),
-            Err(err) => error_answer(err),
+        let answer = match result {
+            Ok(output) => classify_output(&output),
+            Err(err) => classify_error(err),
+        };
+        match answer {
+            Answer::Started(task_arn) => Ok(Launched::Started { task_arn }),
+            Answer::Refused(refusal, raw) => {
+                // ECS's words (with account ids, role ARNs, subnet ids) for the operator only.
+                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, %refusal, ecs_said = raw, "ECS refused the task");
+                Ok(Launched::Refused(refusal))
+            }
+            Answer::Unknown(raw) => {
+                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, ecs_said = raw, "RunTask outcome unknown");
+                Err(LaunchError(raw))
+            }
         }
     }
 }
 
-fn answer(output: RunTaskOutput) -> Launched {
-    if let Some(task) = output.tasks().iter().find(|t| t.task_arn().is_some()) {
-        return Launched::Started {
-            task_arn: task.task_arn().unwrap_or_default().to_owned(),
-        };
+/// What a RunTask answer means, with ECS's raw words for the log.
+#[derive(Debug, PartialEq, Eq)]
+enum Answer {
+    Started(String),
+    Refused(LaunchRefusal, String),
+    /// No definite answer: a task may exist.
+    Unknown(String),
+}
+
+fn classify_output(output: &RunTaskOutput) -> Answer {
+    if let Some(arn) = output.tasks().iter().find_map(|t| t.task_arn()) {
+        return Answer::Started(arn.to_owned());
     }
-    let failures: Vec<String> = output
+    let Some(first) = output.failures().first() else {
+        return Answer::Refused(
+            LaunchRefusal::NotPlaced,
+            "RunTask returned neither a task nor a failure".to_owned(),
+        );
+    };
+    let raw: Vec<String> = output
         .failures()
         .iter()
         .map(|f| {
-            let mut line = f.reason().unwrap_or("unknown reason").to_owned();
-            if let Some(detail) = f.detail() {
-                line.push_str(&format!(" ({detail})"));
-            }
-            if let Some(arn) = f.arn() {
-                line.push_str(&format!(" for {arn}"));
-            }
-            line
+            format!(
+                "{} ({}) for {}",
+                f.reason().unwrap_or("no reason"),
+                f.detail().unwrap_or("no detail"),
+                f.arn().unwrap_or("no arn")
+            )
         })
         .collect();
-    Launched::Refused {
-        reason: if failures.is_empty() {
-            "RunTask returned neither a task nor a failure".to_owned()
-        } else {
-            failures.join("; ")
-        },
-    }
+    let reason = first.reason().unwrap_or_default();
+    let refusal = if reason.starts_with("RESOURCE:") || reason.contains("Capacity is unavailable") {
+        LaunchRefusal::NoCapacity
+    } else if reason.contains("limit on the number of tasks") {
+        LaunchRefusal::TaskQuotaReached
+    } else {
+        LaunchRefusal::NotPlaced
+    };
+    Answer::Refused(refusal, raw.join("; "))
 }
 
-/// What an error means: a definite refusal, the task a reused token names, or a
-/// [`LaunchError`] when the outcome is unknown.
-fn error_answer(err: SdkError<RunTaskError>) -> Result<Launched, LaunchError> {
+/// What an error means. Only a definite refusal is one: a throttle, a 5xx, a timeout or
+/// a `ConflictException` without the task's ARN (a concurrent launch with this token may
+/// be in flight) leaves the outcome unknown, because the task may exist.
+fn classify_error(err: SdkError<RunTaskError>) -> Answer {
+    let raw = DisplayErrorContext(&err).to_string();
     let SdkError::ServiceError(failure) = err else {
-        return Err(LaunchError(format!("RunTask: {}", DisplayErrorContext(err))));
+        return Answer::Unknown(raw);
     };
-    let message = |m: Option<&str>| m.unwrap_or("no message").to_owned();
-    let reason = match failure.into_err() {
-        // The token was used before (by an earlier try of this attempt): the task it
-        // names is this attempt's task.
+    let message = |m: Option<&str>| m.unwrap_or_default().to_ascii_lowercase();
+    let refusal = match failure.into_err() {
+        // The token was used before for this attempt: the task it names is the attempt's.
         RunTaskError::ConflictException(e) if !e.resource_ids().is_empty() => {
-            return Ok(Launched::Started {
-                task_arn: e.resource_ids()[0].clone(),
-            })
+            return Answer::Started(e.resource_ids()[0].clone())
         }
-        RunTaskError::ConflictException(e) => format!("conflict: {}", message(e.message())),
-        RunTaskError::AccessDeniedException(e) => {
-            format!("access denied: {}", message(e.message()))
+        RunTaskError::AccessDeniedException(e) => refusal_for_denial(&message(e.message())),
+        RunTaskError::ClientException(e) => {
+            let message = message(e.message());
+            if message.contains("service linked role") || message.contains("service-linked role") {
+                LaunchRefusal::ServiceLinkedRole
+            } else if message.contains("taskdefinition") || message.contains("task definition") {
+                LaunchRefusal::TaskDefinitionNotFound
+            } else {
+                refusal_for_denial(&message)
+            }
         }
-        RunTaskError::BlockedException(e) => format!("account blocked: {}", message(e.message())),
-        RunTaskError::ClientException(e) => message(e.message()),
-        RunTaskError::ClusterNotFoundException(e) => {
-            format!("cluster not found: {}", message(e.message()))
-        }
+        RunTaskError::ClusterNotFoundException(_) => LaunchRefusal::ClusterNotFound,
         RunTaskError::InvalidParameterException(e) => {
-            format!("invalid parameter: {}", message(e.message()))
+            let message = message(e.message());
+            if ["subnet", "security group", "securitygroup", "vpc"]
+                .iter()
+                .any(|word| message.contains(word))
+            {
+                LaunchRefusal::InvalidNetwork
+            } else if message.contains("task definition") || message.contains("taskdefinition") {
+                LaunchRefusal::TaskDefinitionNotFound
+            } else {
+                LaunchRefusal::InvalidRequest
+            }
         }
-        RunTaskError::PlatformTaskDefinitionIncompatibilityException(e) => {
-            format!(
-                "task definition incompatible with the platform: {}",
-                message(e.message())
-            )
-        }
-        RunTaskError::PlatformUnknownException(e) => {
-            format!("unknown platform version: {}", message(e.message()))
-        }
-        RunTaskError::UnsupportedFeatureException(e) => {
-            format!("unsupported feature: {}", message(e.message()))
-        }
-        // ServerException, throttling and anything this SDK version does not know.
-        other => return Err(LaunchError(format!("RunTask: {}", DisplayErrorContext(other)))),
+        RunTaskError::BlockedException(_) => LaunchRefusal::AccountBlocked,
+        RunTaskError::PlatformTaskDefinitionIncompatibilityException(_)
+        | RunTaskError::PlatformUnknownException(_)
+        | RunTaskError::UnsupportedFeatureException(_) => LaunchRefusal::PlatformUnsupported,
+        // ServerException, throttling, ConflictException without a task, and anything
+        // this SDK version does not model.
+        _ => return Answer::Unknown(raw),
     };
-    Ok(Launched::Refused { reason })
+    Answer::Refused(refusal, raw)
+}
+
+/// An access problem: `iam:PassRole` has its own category, as its fix is in the role's
+/// policy, not the caller's.
+fn refusal_for_denial(message: &str) -> LaunchRefusal {
+    if message.contains("passrole") {
+        LaunchRefusal::CannotPassRole
+    } else if message.contains("not authorized") || message.contains("access denied") {
+        LaunchRefusal::AccessDenied
+    } else {
+        LaunchRefusal::InvalidRequest
+    }
 }
 
 #[cfg(test)]
@@ -177,24 +219,23 @@ mod tests {
     use aws_sdk_ecs::types::{Failure, Task};
 
     #[test]
-    fn failures_without_a_task_are_a_refusal_naming_each_failure() {
+    fn capacity_failures_are_a_fixed_refusal_and_ecs_words_stay_in_the_log() {
         let output = RunTaskOutput::builder()
             .failures(
                 Failure::builder()
-                    .arn("arn:aws:ecs:us-east-1:1:container-instance/abc")
+                    .arn("arn:aws:ecs:us-east-1:111122223333:container-instance/abc")
                     .reason("RESOURCE:MEMORY")
                     .detail("not enough memory")
                     .build(),
             )
             .failures(Failure::builder().reason("AGENT").build())
             .build();
-        assert_eq!(
-            answer(output),
-            Launched::Refused {
-                reason: "RESOURCE:MEMORY (not enough memory) for arn:aws:ecs:us-east-1:1:container-instance/abc; AGENT"
-                    .to_owned()
-            }
-        );
+        let Answer::Refused(refusal, raw) = classify_output(&output) else {
+            panic!("a refusal");
+        };
+        assert_eq!(refusal, LaunchRefusal::NoCapacity);
+        assert!(!refusal.describe().contains("111122223333"));
+        assert!(raw.contains("111122223333") && raw.contains("AGENT"), "{raw}");
     }
 
     #[test]
@@ -204,18 +245,112 @@ mod tests {
             .failures(Failure::builder().reason("MISSING").build())
             .build();
         assert_eq!(
-            answer(output),
-            Launched::Started {
-                task_arn: "arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned()
-            }
+            classify_output(&output),
+            Answer::Started("arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned())
         );
     }
 
     #[test]
     fn an_empty_answer_is_a_refusal_not_a_silent_success() {
         assert!(matches!(
-            answer(RunTaskOutput::builder().build()),
-            Launched::Refused { .. }
+            classify_output(&RunTaskOutput::builder().build()),
+            Answer::Refused(LaunchRefusal::NotPlaced, _)
         ));
+    }
+
+    fn service_error(err: RunTaskError, status: u16) -> SdkError<RunTaskError> {
+        let status = aws_smithy_runtime_api::http::StatusCode::try_from(status).expect("status");
+        let response = aws_sdk_ecs::config::http::HttpResponse::new(status, aws_smithy_types::body::SdkBody::empty());
+        SdkError::service_error(err, response)
+    }
+
+    #[test]
+    fn a_token_conflict_without_the_task_leaves_the_outcome_unknown() {
+        use aws_sdk_ecs::types::error::ConflictException;
+        let in_flight = ConflictException::builder()
+            .message("The clientToken is already in use")
+            .build();
+        assert!(matches!(
+            classify_error(service_error(RunTaskError::ConflictException(in_flight), 400)),
+            Answer::Unknown(_)
+        ));
+        let known = ConflictException::builder()
+            .resource_ids("arn:aws:ecs:us-east-1:1:task/jobs/t1")
+            .build();
+        assert_eq!(
+            classify_error(service_error(RunTaskError::ConflictException(known), 400)),
+            Answer::Started("arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned())
+        );
+    }
+
+    #[test]
+    fn server_errors_and_throttling_leave_the_outcome_unknown() {
+        use aws_sdk_ecs::types::error::ServerException;
+        let server = RunTaskError::ServerException(ServerException::builder().message("internal").build());
+        assert!(matches!(classify_error(service_error(server, 500)), Answer::Unknown(_)));
+        let throttled = RunTaskError::generic(
+            aws_sdk_ecs::error::ErrorMetadata::builder()
+                .code("ThrottlingException")
+                .message("Rate exceeded")
+                .build(),
+        );
+        assert!(matches!(
+            classify_error(service_error(throttled, 400)),
+            Answer::Unknown(_)
+        ));
+    }
+
+    #[test]
+    fn definite_refusals_are_categorised() {
+        use aws_sdk_ecs::types::error::{ClientException, ClusterNotFoundException, InvalidParameterException};
+        let cases = [
+            (
+                RunTaskError::ClientException(ClientException::builder().message("TaskDefinition not found.").build()),
+                LaunchRefusal::TaskDefinitionNotFound,
+            ),
+            (
+                RunTaskError::ClientException(
+                    ClientException::builder()
+                        .message("Unable to assume the service linked role. Please verify that the ECS service linked role exists.")
+                        .build(),
+                ),
+                LaunchRefusal::ServiceLinkedRole,
+            ),
+            (
+                RunTaskError::ClusterNotFoundException(ClusterNotFoundException::builder().build()),
+                LaunchRefusal::ClusterNotFound,
+            ),
+            (
+                RunTaskError::InvalidParameterException(
+                    InvalidParameterException::builder()
+                        .message("Error retrieving subnet information for [subnet-0abc]: The subnet ID 'subnet-0abc' does not exist")
+                        .build(),
+                ),
+                LaunchRefusal::InvalidNetwork,
+            ),
+        ];
+        for (err, expected) in cases {
+            let Answer::Refused(refusal, _) = classify_error(service_error(err, 400)) else {
+                panic!("a refusal, expected {expected:?}");
+            };
+            assert_eq!(refusal, expected);
+        }
+    }
+
+    #[test]
+    fn denials_name_their_category_without_ecs_words() {
+        let cases = [
+            (
+                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: iam:PassRole on resource: arn:aws:iam::111122223333:role/job",
+                LaunchRefusal::CannotPassRole,
+            ),
+            (
+                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: ecs:RunTask",
+                LaunchRefusal::AccessDenied,
+            ),
+        ];
+        for (message, expected) in cases {
+            assert_eq!(refusal_for_denial(&message.to_ascii_lowercase()), expected, "{message}");
+        }
     }
 }

@@ -53,9 +53,9 @@ impl ApiError {
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Service(err) => match err {
-                ServiceError::UnknownDefinition { .. } | ServiceError::UndeclaredParameters { .. } => {
-                    StatusCode::BAD_REQUEST
-                }
+                ServiceError::UnknownDefinition { .. }
+                | ServiceError::UndeclaredParameters { .. }
+                | ServiceError::InvalidParameterValue { .. } => StatusCode::BAD_REQUEST,
                 ServiceError::OverridesTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::JobNotFound => StatusCode::NOT_FOUND,
@@ -98,10 +98,16 @@ impl ApiError {
                     ),
                     BTreeMap::from([("undeclaredParameters", serde_json::json!(undeclared))]),
                 ),
-                ServiceError::OverridesTooLarge { chars, limit } => (
+                ServiceError::InvalidParameterValue { parameter } => (
+                    "invalid-parameter-value",
+                    "Invalid parameter value",
+                    format!("Parameter {parameter} contains a control character (NUL, line break or another C0/C1 character); values must be printable text."),
+                    BTreeMap::from([("parameter", serde_json::json!(parameter))]),
+                ),
+                ServiceError::OverridesTooLarge { bytes, limit } => (
                     "overrides-too-large",
                     "Parameters too large",
-                    format!("The parameters would make ECS container overrides of {chars} characters; ECS accepts at most {limit}. Nothing was launched."),
+                    format!("The parameters would make ECS task overrides of {bytes} bytes; ECS accepts at most {limit}. Nothing was recorded or launched."),
                     BTreeMap::new(),
                 ),
                 ServiceError::IdempotencyKeyReused => (
@@ -120,10 +126,14 @@ impl ApiError {
                     ),
                     BTreeMap::from([("jobId", serde_json::json!(job.id.to_string()))]),
                 ),
-                ServiceError::LaunchUnavailable { job_id, .. } => (
+                ServiceError::LaunchUnavailable { job_id, keyed, .. } => (
                     "launch-unavailable",
                     "Job not started yet",
-                    "The job is recorded but ECS did not confirm its task. Retry the same request with the same Idempotency-Key: it will be started at most once.".into(),
+                    if *keyed {
+                        "The job is recorded but ECS did not confirm its task, which may still start. Retry the same request with the same Idempotency-Key: the job is started at most once.".into()
+                    } else {
+                        format!("The job is recorded but ECS did not confirm its task, which may still start: follow it at /jobs/{job_id} rather than submitting it again. Send an Idempotency-Key to make retries of a submission safe.")
+                    },
                     BTreeMap::from([("jobId", serde_json::json!(job_id.to_string()))]),
                 ),
                 ServiceError::Store(_) => (
@@ -196,25 +206,23 @@ pub fn job_response(status: StatusCode, job: &Job) -> Response<Body> {
     response
 }
 
-/// The authenticated caller: the JWT `sub` when a JWT authorizer is configured, else the
-/// IAM `userArn`. API Gateway sets these; a request without them never passed an
-/// authorizer and is refused.
+/// The owner of the authenticated caller (see [`Owner`]): the JWT issuer and subject when
+/// a JWT authorizer is configured, else the IAM caller. API Gateway sets these; a request
+/// without them never passed an authorizer and is refused.
 pub fn owner_of(request: &Request) -> Result<Owner, ApiError> {
     let Some(RequestContext::ApiGatewayV2(context)) = request.request_context_ref() else {
         return Err(ApiError::Unauthenticated);
     };
     let authorizer = context.authorizer.as_ref().ok_or(ApiError::Unauthenticated)?;
-    let jwt_subject = authorizer
-        .jwt
-        .as_ref()
-        .and_then(|jwt| jwt.claims.get("sub"))
-        .filter(|sub| !sub.trim().is_empty())
-        .map(|sub| format!("jwt:{sub}"));
-    let iam_user = authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone());
-    jwt_subject
-        .or(iam_user)
-        .and_then(Owner::new)
-        .ok_or(ApiError::Unauthenticated)
+    let owner = match (&authorizer.jwt, &authorizer.iam) {
+        (Some(jwt), _) => {
+            let claim = |name: &str| jwt.claims.get(name).map(String::as_str).unwrap_or_default();
+            Owner::from_jwt(claim("iss"), claim("sub"))
+        }
+        (None, Some(iam)) => iam.user_arn.as_deref().and_then(Owner::from_iam_caller),
+        (None, None) => None,
+    };
+    owner.ok_or(ApiError::Unauthenticated)
 }
 
 /// The body of `POST /jobs`.
@@ -242,7 +250,7 @@ pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<Ide
     if body.len() > MAX_BODY_BYTES {
         return Err(ApiError::BodyTooLarge);
     }
-    let parsed: CreateJobBody = serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody(e.to_string()))?;
+    let parsed: CreateJobBody = serde_json::from_slice(body).map_err(|e| ApiError::MalformedBody(malformed(&e)))?;
     if parsed.definition.trim().is_empty() {
         return Err(ApiError::MalformedBody("definition must not be empty".to_owned()));
     }
@@ -263,6 +271,20 @@ pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<Ide
         },
         key,
     ))
+}
+
+/// What is wrong with a body, without echoing any of it: serde's messages quote the
+/// offending value or field, which may be a secret pasted in the wrong place.
+fn malformed(err: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let (line, column) = (err.line(), err.column());
+    match err.classify() {
+        Category::Syntax | Category::Io => format!("not valid JSON (line {line}, column {column})"),
+        Category::Eof => "the JSON ends early".to_owned(),
+        Category::Data => format!(
+            "expected {{\"definition\": string, \"parameters\": {{string: string}}}} and no other fields (line {line}, column {column})"
+        ),
+    }
 }
 
 /// The job representation of DESIGN.md §3. Field names are a public contract: add, never

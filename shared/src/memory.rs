@@ -5,7 +5,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use crate::domain::{Job, JobId, JobUpdate};
-use crate::ports::{Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated};
+use crate::ports::{
+    Created, JobStore, LaunchError, LaunchRefusal, Launched, StoreError, TaskLauncher, TaskRequest, Updated,
+};
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // A panic while holding the lock cannot leave a half-written job: every write below
@@ -60,7 +62,7 @@ impl JobStore for InMemoryJobStore {
 #[derive(Debug, Clone)]
 pub enum ScriptedLaunch {
     Start,
-    Refuse(String),
+    Refuse(LaunchRefusal),
     Unavailable(String),
 }
 
@@ -95,7 +97,7 @@ impl TaskLauncher for InMemoryTaskLauncher {
     async fn launch(&self, request: &TaskRequest) -> Result<Launched, LaunchError> {
         lock(&self.requests).push(request.clone());
         match lock(&self.script).pop_front().unwrap_or(ScriptedLaunch::Start) {
-            ScriptedLaunch::Refuse(reason) => Ok(Launched::Refused { reason }),
+            ScriptedLaunch::Refuse(refusal) => Ok(Launched::Refused(refusal)),
             ScriptedLaunch::Unavailable(why) => Err(LaunchError(why)),
             ScriptedLaunch::Start => {
                 let token = request.started_by.client_token();

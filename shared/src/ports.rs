@@ -54,19 +54,23 @@ pub struct TaskRequest {
 }
 
 impl TaskRequest {
-    /// ECS's limit on the JSON of a RunTask's `overrides.containerOverrides`.
-    pub const MAX_OVERRIDES_CHARS: usize = 8192;
+    /// ECS's limit on a RunTask's `overrides`, counted on their JSON including the
+    /// formatting characters.
+    pub const MAX_OVERRIDES_BYTES: usize = 8192;
 
-    /// The size ECS counts against [`Self::MAX_OVERRIDES_CHARS`]: the container overrides
-    /// as JSON, exactly as the launcher sends them.
-    pub fn overrides_chars(&self) -> usize {
+    /// The size ECS counts against [`Self::MAX_OVERRIDES_BYTES`]: the whole task override
+    /// as the launcher sends it, `{"containerOverrides":[{"name":…,"environment":[…]}]}`,
+    /// in bytes of its JSON.
+    pub fn overrides_bytes(&self) -> usize {
         let environment: Vec<_> = self
             .environment
             .iter()
             .map(|(name, value)| serde_json::json!({ "name": name, "value": value }))
             .collect();
-        let overrides = serde_json::json!([{ "name": self.container, "environment": environment }]);
-        overrides.to_string().chars().count()
+        let overrides = serde_json::json!({
+            "containerOverrides": [{ "name": self.container, "environment": environment }]
+        });
+        overrides.to_string().len()
     }
 }
 
@@ -75,13 +79,65 @@ impl TaskRequest {
 pub enum Launched {
     /// The task exists (or existed already for this attempt's token).
     Started { task_arn: String },
-    /// ECS refused for good (`failures[]`, missing task definition, bad network
-    /// configuration, access denied): no task exists and none will.
-    Refused { reason: String },
+    /// ECS refused for good (`failures[]`, missing task definition or cluster, invalid
+    /// parameters, access denied): no task exists and none will.
+    Refused(LaunchRefusal),
 }
 
-/// ECS did not give a definite answer (throttled, unavailable, timed out): the task may
-/// or may not exist, and retrying with the same request is safe.
+/// Why ECS refused a task, by category. Each has a fixed text a person can act on: ECS's
+/// own messages carry account ids, role ARNs and subnet ids, so they go to the log only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LaunchRefusal {
+    /// `failures[]` with a `RESOURCE:*` reason or "Capacity is unavailable".
+    NoCapacity,
+    /// The account's quota of concurrently running tasks.
+    TaskQuotaReached,
+    TaskDefinitionNotFound,
+    ClusterNotFound,
+    /// `iam:PassRole` on the task or execution role was denied.
+    CannotPassRole,
+    /// ECS's service-linked role `AWSServiceRoleForECS` is missing or cannot be assumed.
+    ServiceLinkedRole,
+    AccessDenied,
+    /// A subnet or security group does not exist or does not fit the task.
+    InvalidNetwork,
+    /// Any other invalid parameter of the request.
+    InvalidRequest,
+    /// The task definition cannot run on the Fargate platform or this account's features.
+    PlatformUnsupported,
+    AccountBlocked,
+    /// Any other `failures[]` entry.
+    NotPlaced,
+}
+
+impl LaunchRefusal {
+    pub fn describe(self) -> &'static str {
+        match self {
+            Self::NoCapacity => "no capacity in the chosen subnets",
+            Self::TaskQuotaReached => "the account's quota of running tasks is reached",
+            Self::TaskDefinitionNotFound => "the task definition does not exist or has no ACTIVE revision",
+            Self::ClusterNotFound => "the ECS cluster does not exist",
+            Self::CannotPassRole => "ECS could not pass the task role",
+            Self::ServiceLinkedRole => "ECS cannot use its service-linked role AWSServiceRoleForECS",
+            Self::AccessDenied => "the service is not allowed to run this task",
+            Self::InvalidNetwork => "the configured subnets or security groups are invalid",
+            Self::InvalidRequest => "ECS rejected the task's parameters",
+            Self::PlatformUnsupported => "the task definition cannot run on this Fargate platform",
+            Self::AccountBlocked => "the AWS account is blocked from running tasks",
+            Self::NotPlaced => "ECS could not place the task",
+        }
+    }
+}
+
+impl std::fmt::Display for LaunchRefusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.describe())
+    }
+}
+
+/// ECS did not give a definite answer (throttled, unavailable, timed out, a concurrent
+/// launch with the same token in flight): the task may or may not exist, and retrying
+/// with the same request is safe.
 #[derive(Debug, thiserror::Error)]
 #[error("task launcher unavailable: {0}")]
 pub struct LaunchError(pub String);

@@ -1,5 +1,10 @@
-//! The AWS SDK configuration every function (and every tool of this repository) uses.
+//! The AWS SDK configuration every function (and every tool of this repository) uses,
+//! and the clients built from it with the service's time budgets.
 
+use std::time::Duration;
+
+use aws_config::retry::RetryConfig;
+use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
@@ -41,6 +46,71 @@ pub async fn load(env: &impl Environment) -> Result<SdkConfig, ConfigError> {
         .http_client(http_client)
         .load()
         .await)
+}
+
+/// How long one SDK call may take, retries included, and each try of it. A stalled
+/// endpoint must end in the service's own answer (a problem document, a typed event
+/// error) well before Lambda's timeout kills the invocation and API Gateway answers a bare
+/// 5xx: create-job makes at most a PutItem, a RunTask, an UpdateItem and a GetItem, 2 +
+/// 4 + 2 + 2 = 10 s in the worst case, under the functions' 15 s timeout (Terraform's
+/// `lambda_timeout_seconds` refuses less). Timed-out tries are retried by the SDK's
+/// standard strategy (up to 3 tries), which for RunTask repeats the same `clientToken`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallBudget {
+    pub connect: Duration,
+    pub attempt: Duration,
+    pub operation: Duration,
+}
+
+impl CallBudget {
+    /// Tries of one call, within its operation timeout.
+    pub const TRIES: u32 = 3;
+
+    /// DynamoDB answers single-item calls in milliseconds; a try that takes a second is
+    /// stuck.
+    pub const DYNAMODB: Self = Self {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(1),
+        operation: Duration::from_secs(2),
+    };
+    /// RunTask takes up to a few seconds when ECS is busy.
+    pub const ECS: Self = Self {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_millis(2500),
+        operation: Duration::from_secs(4),
+    };
+
+    fn timeouts(self) -> TimeoutConfig {
+        TimeoutConfig::builder()
+            .connect_timeout(self.connect)
+            .operation_attempt_timeout(self.attempt)
+            .operation_timeout(self.operation)
+            .build()
+    }
+}
+
+/// The DynamoDB client of every function, within `budget` (normally [`CallBudget::DYNAMODB`]).
+pub fn dynamodb_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_dynamodb::Client {
+    aws_sdk_dynamodb::Client::from_conf(dynamodb_config(sdk, budget).build())
+}
+
+/// The ECS client of every function, within `budget` (normally [`CallBudget::ECS`]).
+pub fn ecs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::Client {
+    aws_sdk_ecs::Client::from_conf(ecs_config(sdk, budget).build())
+}
+
+/// The configuration behind [`dynamodb_client`], open to further settings.
+pub fn dynamodb_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_dynamodb::config::Builder {
+    aws_sdk_dynamodb::config::Builder::from(sdk)
+        .timeout_config(budget.timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
+}
+
+/// The configuration behind [`ecs_client`], open to further settings.
+pub fn ecs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::config::Builder {
+    aws_sdk_ecs::config::Builder::from(sdk)
+        .timeout_config(budget.timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
 }
 
 /// How many certificates a PEM bundle holds, checked as the HTTP client will use them:

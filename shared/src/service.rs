@@ -30,8 +30,10 @@ pub enum ServiceError {
         undeclared: Vec<String>,
         declared: Vec<String>,
     },
-    #[error("container overrides would be {chars} characters; ECS accepts at most {limit}")]
-    OverridesTooLarge { chars: usize, limit: usize },
+    #[error("parameter {parameter:?} contains a control character")]
+    InvalidParameterValue { parameter: String },
+    #[error("task overrides would be {bytes} bytes; ECS accepts at most {limit}")]
+    OverridesTooLarge { bytes: usize, limit: usize },
     #[error("the Idempotency-Key was already used with a different request body")]
     IdempotencyKeyReused,
     #[error("job not found")]
@@ -39,10 +41,16 @@ pub enum ServiceError {
     /// ECS refused the task for good; the job is recorded as FAILED.
     #[error("ECS refused to run job {}: {}", job.id, job.status_reason.as_deref().unwrap_or("no reason given"))]
     LaunchRefused { job: Box<Job> },
-    /// ECS gave no definite answer; the job is recorded and a retry with the same
-    /// Idempotency-Key launches it at most once.
-    #[error("could not reach ECS to run job {job_id}: {source}")]
-    LaunchUnavailable { job_id: JobId, source: LaunchError },
+    /// ECS gave no definite answer; the job is recorded SUBMITTED and its task may exist.
+    /// `keyed` says whether the request carried an Idempotency-Key, with which a retry
+    /// launches the job at most once.
+    #[error("could not reach ECS to run job {job_id}")]
+    LaunchUnavailable {
+        job_id: JobId,
+        keyed: bool,
+        #[source]
+        source: LaunchError,
+    },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -80,6 +88,17 @@ pub async fn submit_job(
             declared: definition.parameters.iter().cloned().collect(),
         });
     }
+    // NUL, line breaks and other C0/C1 characters are refused rather than handed to ECS
+    // and to the job's shell, where they would truncate or split the value.
+    if let Some((parameter, _)) = request
+        .parameters
+        .iter()
+        .find(|(_, value)| value.chars().any(char::is_control))
+    {
+        return Err(ServiceError::InvalidParameterValue {
+            parameter: parameter.clone(),
+        });
+    }
 
     let id = match &idempotency_key {
         Some(key) => JobId::for_idempotency_key(&owner, key),
@@ -96,11 +115,11 @@ pub async fn submit_job(
         },
         Utc::now(),
     );
-    let chars = task_request(&job, &definition.task_definition).overrides_chars();
-    if chars > TaskRequest::MAX_OVERRIDES_CHARS {
+    let bytes = task_request(&job, &definition.task_definition).overrides_bytes();
+    if bytes > TaskRequest::MAX_OVERRIDES_BYTES {
         return Err(ServiceError::OverridesTooLarge {
-            chars,
-            limit: TaskRequest::MAX_OVERRIDES_CHARS,
+            bytes,
+            limit: TaskRequest::MAX_OVERRIDES_BYTES,
         });
     }
 
@@ -137,36 +156,48 @@ async fn launch(
     mut job: Job,
     task: &TaskRequest,
 ) -> Result<Job, ServiceError> {
-    let now = Utc::now();
     let launched = match launcher.launch(task).await {
         Ok(launched) => launched,
         Err(source) => {
-            tracing::warn!(job_id = %job.id, error = %source, "launch outcome unknown; job stays SUBMITTED for a retry");
-            return Err(ServiceError::LaunchUnavailable { job_id: job.id, source });
+            tracing::warn!(job_id = %job.id, error = %source, "launch outcome unknown; the job stays SUBMITTED");
+            return Err(ServiceError::LaunchUnavailable {
+                job_id: job.id,
+                keyed: job.idempotency_key.is_some(),
+                source,
+            });
         }
     };
-    let update = match &launched {
+    let now = Utc::now();
+    let (update, task_started) = match launched {
         Launched::Started { task_arn } => {
             tracing::info!(job_id = %job.id, task_arn, "task started");
-            job.launched(task_arn.clone(), now)
+            (job.launched(task_arn, now), true)
         }
-        Launched::Refused { reason } => {
-            tracing::warn!(job_id = %job.id, reason, "ECS refused the task");
-            job.launch_refused(format!("ECS refused to run the task: {reason}"), now)
-        }
-    }
-    .ok_or(StoreError("a job without attempts cannot be launched".to_owned()))?;
+        Launched::Refused(refusal) => (
+            job.launch_refused(format!("ECS refused to run the task: {refusal}"), now),
+            false,
+        ),
+    };
+    let update = update.ok_or(StoreError("a job without attempts cannot be launched".to_owned()))?;
 
-    match store.update(job.id, &update).await? {
-        Updated::Applied => {
+    match store.update(job.id, &update).await {
+        Ok(Updated::Applied) => {
             job.apply(&update);
             replayed(job)
         }
         // An ECS event or a concurrent retry recorded the launch first: report what is stored.
-        Updated::GuardFailed => match store.get(job.id).await? {
+        Ok(Updated::GuardFailed) => match store.get(job.id).await? {
             Some(stored) => replayed(stored),
             None => Err(StoreError(format!("job {} vanished after its launch", job.id)).into()),
         },
+        // The task runs and its events will record its ARN: the client gets its job, not
+        // an error that hides a running task.
+        Err(err) if task_started => {
+            tracing::warn!(job_id = %job.id, error = %err, "task started but not recorded; its events will record it");
+            job.apply(&update);
+            Ok(job)
+        }
+        Err(err) => Err(err.into()),
     }
 }
 

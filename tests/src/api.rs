@@ -7,8 +7,12 @@ use serde_json::{json, Value};
 /// Who the authorizer says is calling.
 #[derive(Debug, Clone, Copy)]
 pub enum Caller<'a> {
+    /// The IAM caller ARN API Gateway reports as `userArn`.
     Iam(&'a str),
-    Jwt(&'a str),
+    Jwt {
+        issuer: &'a str,
+        subject: &'a str,
+    },
     Anonymous,
 }
 
@@ -43,7 +47,7 @@ pub fn gateway_event(
     let authorizer = match caller {
         Caller::Iam(arn) => json!({"iam": {"accessKey": "AKIA0000", "accountId": "111122223333",
             "callerId": "AIDA0000", "principalOrgId": null, "userArn": arn, "userId": "AIDA0000"}}),
-        Caller::Jwt(sub) => json!({"jwt": {"claims": {"sub": sub, "iss": "https://issuer.example"}, "scopes": null}}),
+        Caller::Jwt { issuer, subject } => json!({"jwt": {"claims": {"sub": subject, "iss": issuer}, "scopes": null}}),
         Caller::Anonymous => Value::Null,
     };
     let mut header_map = serde_json::Map::new();

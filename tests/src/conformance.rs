@@ -5,11 +5,14 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use shared::domain::{decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner};
+use shared::domain::{
+    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, TaskEventGuard, UpdateGuard,
+};
 use shared::ecs_event::{EcsTaskStatus, TaskStateChange, TaskTimeline};
 use shared::ports::{Created, JobStore, Updated};
 
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/0123456789abcdef0123456789abcdef";
+const OTHER_TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/ffffffffffffffffffffffffffffffff";
 const CLUSTER_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:cluster/jobs";
 
 fn at(second: i64) -> DateTime<Utc> {
@@ -171,7 +174,11 @@ pub async fn a_terminal_job_never_changes<S: JobStore>(store: Arc<S>) {
 
     // An update decided before the job finished, even with a newer version, is refused.
     let mut later = event_update(&job, &events[3]);
-    later.guard = shared::domain::UpdateGuard::EventNewerThanStored(events[7].version + 1);
+    later.guard = UpdateGuard::TaskEvent(TaskEventGuard {
+        task_arn: TASK_ARN.to_owned(),
+        version: events[7].version + 1,
+        stopped: false,
+    });
     assert_eq!(
         store.update(job.id, &later).await.expect("update"),
         Updated::GuardFailed
@@ -202,6 +209,145 @@ pub async fn sixteen_concurrent_conflicting_updates_lose_none<S: JobStore + 'sta
     assert_eq!(stored(&*store, job.id).await, expected);
 }
 
+/// The events of a task other than the attempt's, carrying the same `startedBy`.
+fn other_task_running() -> TaskStateChange {
+    let mut task = TaskTimeline::new(OTHER_TASK_ARN, CLUSTER_ARN, None, &["app"], at(1));
+    for (status, t) in [(EcsTaskStatus::Provisioning, 2), (EcsTaskStatus::Pending, 3)] {
+        task.advance(status, at(t));
+    }
+    task.advance(EcsTaskStatus::Running, at(40))
+}
+
+pub async fn an_event_of_another_task_never_moves_an_attempt_whose_task_is_recorded<S: JobStore>(store: Arc<S>) {
+    let job = launched_job(&*store).await;
+    // Decided against a read from before the launch was recorded (the race the store's
+    // condition must close): the attempt had no task yet, so the rule let it through.
+    let mut before_launch = job.clone();
+    before_launch.status = JobStatus::Submitted;
+    before_launch.attempts[0].task_arn = None;
+    let intruder = event_update(&before_launch, &other_task_running());
+    assert_eq!(
+        store.update(job.id, &intruder).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now, job);
+    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    // Against the stored job the rule itself ignores it.
+    assert!(matches!(
+        decide(&now, 1, &other_task_running()),
+        EventDecision::Ignore(shared::domain::Ignored::OtherTask { .. })
+    ));
+}
+
+pub async fn before_the_launch_is_recorded_the_first_task_wins<S: JobStore>(store: Arc<S>) {
+    let job = new_job();
+    store.create(&job).await.expect("create");
+    let first = event_update(&job, &lifecycle()[3]);
+    let second = event_update(&job, &other_task_running());
+    assert_eq!(store.update(job.id, &first).await.expect("update"), Updated::Applied);
+    assert_eq!(
+        store.update(job.id, &second).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let late_launch = job.launched(OTHER_TASK_ARN.into(), at(2)).expect("update");
+    assert_eq!(
+        store.update(job.id, &late_launch).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(now.status, JobStatus::Running);
+}
+
+/// Two STOPPED events of one task: the first without the container's exit code, the
+/// second (one version higher) with exit code 0.
+fn two_stopped_events() -> (TaskStateChange, TaskStateChange) {
+    use EcsTaskStatus::*;
+    let mut task = TaskTimeline::new(TASK_ARN, CLUSTER_ARN, None, &["app"], at(1));
+    for (status, t) in [(Provisioning, 2), (Pending, 3), (Running, 4)] {
+        task.advance(status, at(t));
+    }
+    task.stopping_because("EssentialContainerExited", "Essential container in task exited");
+    task.container_stopped_without_exit_code("app");
+    let without_exit_code = task.advance(Stopped, at(30));
+    task.container_exited("app", 0);
+    let with_exit_code = task.advance(Stopped, at(30));
+    (without_exit_code, with_exit_code)
+}
+
+pub async fn a_newer_stopped_event_of_the_same_task_replaces_the_verdict<S: JobStore>(store: Arc<S>) {
+    let job = launched_job(&*store).await;
+    let (without_exit_code, with_exit_code) = two_stopped_events();
+    let failed = event_update(&job, &without_exit_code);
+    assert_eq!(store.update(job.id, &failed).await.expect("update"), Updated::Applied);
+    let first_verdict = stored(&*store, job.id).await;
+    assert_eq!(first_verdict.status, JobStatus::Failed);
+
+    let succeeded = event_update(&first_verdict, &with_exit_code);
+    assert_eq!(
+        store.update(job.id, &succeeded).await.expect("update"),
+        Updated::Applied
+    );
+    let now = stored(&*store, job.id).await;
+    assert_eq!(now.status, JobStatus::Succeeded);
+    assert_eq!(now.attempts[0].exit_code, Some(0));
+
+    // Nothing but a newer STOPPED event of that task reopens the verdict.
+    assert_eq!(
+        store.update(job.id, &failed).await.expect("update"),
+        Updated::GuardFailed,
+        "older STOPPED"
+    );
+    let mut not_stopped = succeeded.clone();
+    not_stopped.guard = UpdateGuard::TaskEvent(TaskEventGuard {
+        task_arn: TASK_ARN.to_owned(),
+        version: with_exit_code.version + 1,
+        stopped: false,
+    });
+    assert_eq!(
+        store.update(job.id, &not_stopped).await.expect("update"),
+        Updated::GuardFailed,
+        "newer, but not STOPPED"
+    );
+    assert_eq!(stored(&*store, job.id).await, now);
+}
+
+pub async fn a_cancelled_job_is_never_reopened<S: JobStore>(store: Arc<S>) {
+    let (without_exit_code, with_exit_code) = two_stopped_events();
+    let mut job = new_job();
+    let stop = event_update(&job, &without_exit_code);
+    job.apply(&stop);
+    job.status = JobStatus::Cancelled;
+    store.create(&job).await.expect("create");
+    let mut decided_as_if_failed = job.clone();
+    decided_as_if_failed.status = JobStatus::Failed;
+    let update = event_update(&decided_as_if_failed, &with_exit_code);
+    assert_eq!(
+        store.update(job.id, &update).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, job.id).await, job);
+}
+
+pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: JobStore>(store: Arc<S>) {
+    let first_attempt = new_job();
+    let mut job = first_attempt.clone();
+    let mut second = job.attempts[0].clone();
+    second.number = 2;
+    job.attempts.push(second);
+    store.create(&job).await.expect("create");
+    // Decided when attempt 1 was still the current one.
+    let late = event_update(&first_attempt, &lifecycle()[3]);
+    assert_eq!(store.update(job.id, &late).await.expect("update"), Updated::GuardFailed);
+    let launch_of_attempt_1 = first_attempt.launched(TASK_ARN.into(), at(2)).expect("update");
+    assert_eq!(
+        store.update(job.id, &launch_of_attempt_1).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, job.id).await, job);
+}
+
 /// Declares one `#[tokio::test]` per conformance case, each on a store from `$make`.
 #[macro_export]
 macro_rules! store_conformance_tests {
@@ -216,6 +362,11 @@ macro_rules! store_conformance_tests {
             updates_apply_in_version_order_and_stale_or_duplicate_ones_are_rejected,
             a_terminal_job_never_changes,
             sixteen_concurrent_conflicting_updates_lose_none,
+            an_event_of_another_task_never_moves_an_attempt_whose_task_is_recorded,
+            before_the_launch_is_recorded_the_first_task_wins,
+            a_newer_stopped_event_of_the_same_task_replaces_the_verdict,
+            a_cancelled_job_is_never_reopened,
+            a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

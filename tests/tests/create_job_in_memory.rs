@@ -2,8 +2,11 @@
 //! produce: ECS not answering, and exact write counts.
 
 use serde_json::Value;
+use shared::domain::{Job, JobUpdate};
 use shared::domain::{JobId, StartedBy};
 use shared::memory::{InMemoryJobStore, InMemoryTaskLauncher, ScriptedLaunch};
+use shared::ports::{Created, JobStore, LaunchRefusal, StoreError, Updated};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tests::api::{assert_problem, header, json_body, ALICE};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
@@ -63,12 +66,19 @@ async fn ecs_not_answering_leaves_the_job_submitted_and_a_keyed_retry_starts_it_
 
 #[tokio::test]
 async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again() {
-    let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse("RESOURCE:MEMORY".into())]);
+    let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse(LaunchRefusal::NoCapacity)]);
 
     let first = world.post(REPORT, ALICE, Some("k2")).await;
     let replay = world.post(REPORT, ALICE, Some("k2")).await;
 
-    assert_problem(&first, 502, "launch-refused");
+    let problem = assert_problem(&first, 502, "launch-refused");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .expect("detail")
+            .ends_with("no capacity in the chosen subnets"),
+        "{problem}"
+    );
     assert_eq!(json_body(&replay), json_body(&first));
     assert_eq!(launcher.requests().len(), 1);
 }
@@ -123,4 +133,72 @@ async fn a_successful_job_costs_five_writes_and_duplicates_cost_none() {
     world.deliver(&shuffled_with_duplicates(&in_order, 9)).await;
     assert_eq!(store.writes(), 5, "replayed events write nothing");
     assert_eq!(world.job(job["jobId"].as_str().expect("jobId"), ALICE).await, finished);
+}
+
+#[tokio::test]
+async fn without_an_idempotency_key_a_503_never_says_to_retry_with_one() {
+    let (world, _, _) = world(vec![ScriptedLaunch::Unavailable("timeout".into())]);
+    let response = world.post(REPORT, ALICE, None).await;
+    let problem = assert_problem(&response, 503, "launch-unavailable");
+    let detail = problem["detail"].as_str().expect("detail");
+    assert!(!detail.contains("same Idempotency-Key"), "{detail}");
+    let id = problem["jobId"].as_str().expect("jobId");
+    assert!(detail.contains(&format!("/jobs/{id}")), "{detail}");
+    assert_eq!(world.job(id, ALICE).await["status"], "SUBMITTED");
+}
+
+/// The in-memory store, except that its first `fails` updates find the table unavailable.
+struct FlakyUpdates {
+    store: InMemoryJobStore,
+    fails: AtomicUsize,
+}
+
+impl JobStore for FlakyUpdates {
+    async fn create(&self, job: &Job) -> Result<Created, StoreError> {
+        self.store.create(job).await
+    }
+
+    async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
+        self.store.get(id).await
+    }
+
+    async fn update(&self, id: JobId, update: &JobUpdate) -> Result<Updated, StoreError> {
+        if self
+            .fails
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+        {
+            return Err(StoreError("throttled".to_owned()));
+        }
+        self.store.update(id, update).await
+    }
+}
+
+#[tokio::test]
+async fn a_task_that_started_but_was_not_recorded_still_gives_the_client_its_job() {
+    let store = Arc::new(FlakyUpdates {
+        store: InMemoryJobStore::default(),
+        fails: AtomicUsize::new(1),
+    });
+    let launcher = Arc::new(InMemoryTaskLauncher::default());
+    let world = World::new(store.clone(), launcher.clone(), definitions(DEFINITIONS));
+
+    let response = world.post(REPORT, ALICE, None).await;
+
+    assert_eq!(response.status(), 201, "{}", json_body(&response));
+    let job = json_body(&response);
+    assert_eq!(job["status"], "STARTING");
+    assert!(job["taskArn"].as_str().is_some());
+    let id = job["jobId"].as_str().expect("jobId");
+    assert_eq!(
+        world.job(id, ALICE).await["status"],
+        "SUBMITTED",
+        "the ARN was not recorded"
+    );
+    // The task's own events record it.
+    world.deliver(&events("success", &job)).await;
+    let finished = world.job(id, ALICE).await;
+    assert_eq!(finished["status"], "SUCCEEDED");
+    assert_eq!(finished["taskArn"], job["taskArn"]);
+    assert_eq!(launcher.tasks_started(), 1);
 }

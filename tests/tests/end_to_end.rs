@@ -344,7 +344,10 @@ async fn a_launch_ecs_refuses_fails_the_job_and_a_replay_gets_the_same_answer() 
 async fn jobs_are_visible_only_to_their_owner() {
     let f = fixture().await;
     let alices = f.submit(ALICE).await;
-    let jwt_user = Caller::Jwt("7d1c2b7e-user");
+    let jwt_user = Caller::Jwt {
+        issuer: "https://issuer.example",
+        subject: "7d1c2b7e-user",
+    };
     let jwt_job = f.submit(jwt_user).await;
 
     assert_eq!(f.world.job(id_of(&jwt_job), jwt_user).await["jobId"], jwt_job["jobId"]);
@@ -456,4 +459,208 @@ async fn bad_requests_get_the_exact_problem_and_launch_nothing() {
         json!(["backup", "ghost", "report"]),
         "the problem lists what is valid"
     );
+}
+
+#[tokio::test]
+async fn a_second_task_with_the_same_started_by_never_moves_the_job() {
+    let f = fixture().await;
+    let created = f.submit(ALICE).await;
+    let ours = f.events_for("success", &created);
+    let intruder_task = Task {
+        task_arn: "arn:aws:ecs:us-east-1:123456789012:task/jobs/eeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+        cluster_arn: &f.cluster_arn,
+        started_by: ours[0]["detail"]["startedBy"].as_str(),
+        container: "app",
+    };
+    // A task run by hand with the job's startedBy, reporting versions above ours.
+    let intruder: Vec<Value> = f
+        .events_for("exit-code-3", &created)
+        .into_iter()
+        .map(|mut event| {
+            event["detail"]["version"] = json!(event["detail"]["version"].as_u64().expect("version") + 100);
+            readdress(event, &intruder_task)
+        })
+        .collect();
+
+    f.world.deliver(&ours[..4]).await;
+    let running = f.world.job(id_of(&created), ALICE).await;
+    let outcomes = f.world.deliver(&intruder).await;
+
+    assert!(
+        outcomes.iter().all(|o| matches!(
+            o,
+            Ok(EventOutcome::Ignored {
+                why: shared::domain::Ignored::OtherTask { .. },
+                ..
+            })
+        )),
+        "{outcomes:?}"
+    );
+    assert_eq!(f.world.job(id_of(&created), ALICE).await, running);
+    f.world.deliver(&ours[4..]).await;
+    let finished = f.world.job(id_of(&created), ALICE).await;
+    assert_eq!(finished["status"], "SUCCEEDED");
+    assert_eq!(finished["taskArn"], created["taskArn"]);
+}
+
+#[tokio::test]
+async fn several_stopped_events_end_in_the_verdict_of_the_highest_version_in_any_order() {
+    let f = fixture().await;
+    let mut outcomes = Vec::new();
+    for newest_first in [false, true] {
+        let created = f.submit(ALICE).await;
+        let events = f.events_for("success", &created);
+        let complete = events.last().expect("a STOPPED event").clone();
+        let mut early = complete.clone();
+        early["detail"]["version"] = json!(complete["detail"]["version"].as_u64().expect("version") - 1);
+        for container in early["detail"]["containers"].as_array_mut().expect("containers") {
+            container.as_object_mut().expect("container").remove("exitCode");
+        }
+        let mut late = complete;
+        late["detail"]["version"] = json!(late["detail"]["version"].as_u64().expect("version") + 1);
+        let mut delivered = events[..4].to_vec();
+        if newest_first {
+            delivered.extend([late.clone(), early.clone(), late]);
+        } else {
+            delivered.extend([early.clone(), late, early]);
+        }
+
+        assert!(f.world.deliver(&delivered).await.iter().all(Result::is_ok));
+        let job = f.world.job(id_of(&created), ALICE).await;
+        assert_eq!(job["status"], "SUCCEEDED", "newest first: {newest_first}: {job}");
+        assert_eq!(job["exitCode"], 0);
+        outcomes.push(outcome_of(job));
+    }
+    assert_eq!(outcomes[0], outcomes[1]);
+}
+
+#[tokio::test]
+async fn an_assumed_role_owns_its_jobs_as_the_role_whatever_the_session_name() {
+    let f = fixture().await;
+    let session = |name: &'static str| Caller::Iam(name);
+    let cli = session("arn:aws:sts::111122223333:assumed-role/reporting/botocore-session-1793534400");
+    let refreshed = session("arn:aws:sts::111122223333:assumed-role/reporting/botocore-session-1793538000");
+    let other_role = session("arn:aws:sts::111122223333:assumed-role/billing/botocore-session-1793534400");
+    let key = format!("role-{}", uuid::Uuid::new_v4());
+
+    let created = json_body(&f.world.post(REPORT, cli, Some(&key)).await);
+    assert_eq!(created["status"], "STARTING", "{created}");
+
+    assert_eq!(f.world.job(id_of(&created), refreshed).await["jobId"], created["jobId"]);
+    let retried = f.world.post(REPORT, refreshed, Some(&key)).await;
+    assert_eq!(retried.status(), 201);
+    assert_eq!(
+        json_body(&retried)["jobId"],
+        created["jobId"],
+        "the same job, not a second"
+    );
+    assert_eq!(f.tasks_started_by(&created).await, 1);
+    assert_problem(&f.world.get(id_of(&created), other_role).await, 404, "job-not-found");
+    assert_problem(&f.world.get(id_of(&created), ALICE).await, 404, "job-not-found");
+}
+
+#[tokio::test]
+async fn jwt_callers_are_their_issuer_and_subject_so_two_issuers_never_meet() {
+    let f = fixture().await;
+    let at = |issuer| Caller::Jwt {
+        issuer,
+        subject: "user-1",
+    };
+    let job = f.submit(at("https://login.example.com")).await;
+
+    assert_eq!(
+        f.world.job(id_of(&job), at("https://login.example.com")).await["jobId"],
+        job["jobId"]
+    );
+    for other in ["https://evil.example.net", "https://login.example.com#user-1", ""] {
+        let response = f.world.get(id_of(&job), at(other)).await;
+        assert!(matches!(response.status().as_u16(), 401 | 404), "{other}");
+    }
+}
+
+/// `POST /jobs` of `report` whose parameters make a task override of exactly `bytes`
+/// bytes, counted here on the JSON ECS receives, independently of the service.
+fn report_with_overrides_of(bytes: usize) -> String {
+    let overrides = |format: &str| {
+        json!({"containerOverrides": [{"name": "app", "environment": [
+            {"name": "JOB_ID", "value": "00000000-0000-0000-0000-000000000000"},
+            {"name": "JOB_ATTEMPT", "value": "1"},
+            {"name": "FORMAT", "value": format},
+            {"name": "REPORT_DATE", "value": "2026-11-01"},
+        ]}]})
+        .to_string()
+        .len()
+    };
+    // "é" is two bytes: ECS's limit counts bytes, not characters.
+    let base = overrides("é");
+    assert!(bytes >= base);
+    let format = format!("é{}", "x".repeat(bytes - base));
+    assert_eq!(overrides(&format), bytes);
+    json!({"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01", "FORMAT": format}}).to_string()
+}
+
+#[tokio::test]
+async fn overrides_of_exactly_8192_bytes_launch_and_one_byte_more_is_413_recording_nothing() {
+    let f = fixture().await;
+    let key = format!("limit-{}", uuid::Uuid::new_v4());
+    let too_large = f.world.post(&report_with_overrides_of(8193), ALICE, Some(&key)).await;
+    let problem = assert_problem(&too_large, 413, "overrides-too-large");
+    assert!(
+        problem["detail"].as_str().expect("detail").contains("8193 bytes"),
+        "{problem}"
+    );
+    let owner = shared::domain::Owner::from_iam_caller("arn:aws:iam::111122223333:user/alice").expect("owner");
+    let would_be = JobId::for_idempotency_key(&owner, &shared::domain::IdempotencyKey::parse(&key).expect("key"));
+    assert_problem(&f.world.get(&would_be.to_string(), ALICE).await, 404, "job-not-found");
+
+    let fits = f.world.post(&report_with_overrides_of(8192), ALICE, Some(&key)).await;
+    assert_eq!(fits.status(), 201, "{}", json_body(&fits));
+    assert_eq!(json_body(&fits)["jobId"], would_be.to_string());
+    assert_eq!(f.tasks_started_by(&json_body(&fits)).await, 1);
+}
+
+#[tokio::test]
+async fn parameter_values_with_control_characters_are_refused_naming_the_parameter() {
+    let f = fixture().await;
+    for value in ["a\u{0}b", "line\nbreak", "tab\there", "del\u{7f}", "c1\u{85}next"] {
+        let body = json!({"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01", "FORMAT": value}});
+        let problem = assert_problem(
+            &f.world.post(&body.to_string(), ALICE, None).await,
+            400,
+            "invalid-parameter-value",
+        );
+        assert_eq!(problem["parameter"], "FORMAT", "{value:?}");
+        assert!(problem["detail"].as_str().expect("detail").contains("FORMAT"));
+    }
+    let unicode = json!({"definition": "report", "parameters": {"FORMAT": "résumé ✓"}});
+    assert_eq!(f.world.post(&unicode.to_string(), ALICE, None).await.status(), 201);
+}
+
+#[tokio::test]
+async fn problems_never_echo_the_body_or_ecs_words() {
+    let f = fixture().await;
+    for body in [
+        r#"{"definition": "report", "parameters": {"REPORT_DATE": 20261101}}"#,
+        r#"{"definition": "report", "hunter2-secret": "hunter2"}"#,
+        r#"{"definition": ["hunter2"]}"#,
+        "hunter2",
+    ] {
+        let problem = assert_problem(&f.world.post(body, ALICE, None).await, 400, "malformed-body");
+        let text = problem.to_string();
+        assert!(!text.contains("hunter2") && !text.contains("20261101"), "{text}");
+    }
+
+    let refused = f.world.post(r#"{"definition": "ghost"}"#, ALICE, None).await;
+    let problem = assert_problem(&refused, 502, "launch-refused");
+    let job = f.world.job(problem["jobId"].as_str().expect("jobId"), ALICE).await;
+    assert_eq!(
+        job["statusReason"],
+        "ECS refused to run the task: the task definition does not exist or has no ACTIVE revision"
+    );
+    for text in [problem.to_string(), job.to_string()] {
+        assert!(
+            !text.contains("no-such-family") && !text.contains("123456789012"),
+            "{text}"
+        );
+    }
 }

@@ -188,9 +188,15 @@ async fn ctrl_c_stops_running_jobs_and_records_them_as_failed_in_dynamodb() {
     assert_eq!(stopped["status"], "FAILED", "{stopped}");
     assert_eq!(stopped["attempts"][0]["stopCode"], "UserInitiated");
     assert!(
-        stopped["statusReason"]
+        stopped["attempts"][0]["stoppedReason"]
             .as_str()
             .is_some_and(|r| r.contains("local server shut down")),
+        "{stopped}"
+    );
+    assert!(
+        stopped["statusReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("(UserInitiated)")),
         "{stopped}"
     );
     again.interrupt_and_wait().await;

@@ -1,0 +1,85 @@
+//! An AWS endpoint that accepts connections and never answers: create-job must still
+//! answer with its own problem document, well within the function's timeout, instead of
+//! Lambda timing out and API Gateway answering a bare 5xx.
+
+use std::time::{Duration, Instant};
+
+use shared::config::{EcsConfig, ProcessEnvironment};
+use shared::dynamodb::DynamoJobStore;
+use shared::ecs::EcsTaskLauncher;
+use shared::sdk::{dynamodb_config, ecs_config, CallBudget};
+use tests::api::{assert_problem, ALICE};
+use tests::emulators::{fresh_dynamo_store, required_env, sdk_config};
+use tests::world::{definitions, World};
+use tokio::net::TcpListener;
+
+const REPORT: &str = r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#;
+/// The Terraform default of `lambda_timeout_seconds`: every answer must come before it.
+const FUNCTION_TIMEOUT: Duration = Duration::from_secs(15);
+
+/// An endpoint on 127.0.0.1 that accepts every connection, reads nothing and answers
+/// nothing, for as long as the test runs.
+async fn stalled_endpoint() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let address = listener.local_addr().expect("address");
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            held.push(socket);
+        }
+    });
+    format!("http://{address}")
+}
+
+fn launcher(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> EcsTaskLauncher {
+    let mut config = ecs_config(sdk, CallBudget::ECS);
+    if let Some(endpoint) = endpoint {
+        config = config.endpoint_url(endpoint);
+    }
+    let ecs = EcsConfig::from_env(&ProcessEnvironment).expect("scripts/devenv sets the ECS variables");
+    EcsTaskLauncher::new(aws_sdk_ecs::Client::from_conf(config.build()), &ecs).expect("launcher")
+}
+
+#[tokio::test]
+async fn a_stalled_ecs_ends_in_launch_unavailable_within_the_budget_and_the_job_is_kept() {
+    let sdk = sdk_config().await;
+    let world = World::new(
+        fresh_dynamo_store().await,
+        launcher(&sdk, Some(&stalled_endpoint().await)),
+        definitions(&required_env("JOB_DEFINITIONS")),
+    );
+
+    let started = Instant::now();
+    let response = world.post(REPORT, ALICE, Some("stalled-ecs")).await;
+    let took = started.elapsed();
+
+    let problem = assert_problem(&response, 503, "launch-unavailable");
+    assert!(took < FUNCTION_TIMEOUT, "answered after {took:?}");
+    assert!(
+        took >= CallBudget::ECS.operation,
+        "the SDK gave up after {took:?}, before its budget"
+    );
+    let job = world.job(problem["jobId"].as_str().expect("jobId"), ALICE).await;
+    assert_eq!(job["status"], "SUBMITTED");
+}
+
+#[tokio::test]
+async fn a_stalled_dynamodb_ends_in_store_unavailable_within_the_budget() {
+    let sdk = sdk_config().await;
+    let stalled = dynamodb_config(&sdk, CallBudget::DYNAMODB)
+        .endpoint_url(stalled_endpoint().await)
+        .build();
+    let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(stalled), "jobs");
+    let world = World::new(
+        store,
+        launcher(&sdk, None),
+        definitions(&required_env("JOB_DEFINITIONS")),
+    );
+
+    let started = Instant::now();
+    let response = world.post(REPORT, ALICE, None).await;
+    let took = started.elapsed();
+
+    assert_problem(&response, 503, "store-unavailable");
+    assert!(took < FUNCTION_TIMEOUT, "answered after {took:?}");
+}
