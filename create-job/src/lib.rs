@@ -2,25 +2,19 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::domain::{Job, JobDefinitions};
-use shared::http::{job_response, owner_of, parse_create_request, ApiError};
+use shared::app::JobService;
+use shared::domain::Job;
+use shared::inbound::http::{job_response, owner_of, parse_create_request, ApiError};
 use shared::ports::{JobStore, TaskLauncher};
-use shared::service::submit_job;
 
-/// The handler, holding what it needs across invocations.
+/// The handler, holding the service across invocations.
 pub struct CreateJob<S, L> {
-    store: S,
-    launcher: L,
-    definitions: JobDefinitions,
+    service: JobService<S, L>,
 }
 
 impl<S: JobStore, L: TaskLauncher> CreateJob<S, L> {
-    pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
-        Self {
-            store,
-            launcher,
-            definitions,
-        }
+    pub fn new(service: JobService<S, L>) -> Self {
+        Self { service }
     }
 
     /// Every outcome is a response: `201` with the job, or a problem document.
@@ -34,15 +28,6 @@ impl<S: JobStore, L: TaskLauncher> CreateJob<S, L> {
     async fn submit(&self, request: Request) -> Result<Job, ApiError> {
         let owner = owner_of(&request)?;
         let (job_request, idempotency_key) = parse_create_request(&request)?;
-        let job = submit_job(
-            &self.store,
-            &self.launcher,
-            &self.definitions,
-            owner,
-            job_request,
-            idempotency_key,
-        )
-        .await?;
-        Ok(job)
+        Ok(self.service.submit(owner, job_request, idempotency_key).await?)
     }
 }

@@ -2,18 +2,18 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::app::{JobService, ServiceError};
 use shared::domain::Job;
-use shared::http::{job_response, owner_of, ApiError};
+use shared::inbound::http::{job_response, owner_of, ApiError};
 use shared::ports::JobStore;
-use shared::service::{get_job, ServiceError};
 
 pub struct JobApi<S> {
-    store: S,
+    service: JobService<S>,
 }
 
 impl<S: JobStore> JobApi<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+    pub fn new(service: JobService<S>) -> Self {
+        Self { service }
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
@@ -27,6 +27,6 @@ impl<S: JobStore> JobApi<S> {
         let owner = owner_of(&request)?;
         let parameters = request.path_parameters();
         let id = parameters.first("id").ok_or(ServiceError::JobNotFound)?;
-        Ok(get_job(&self.store, &owner, id).await?)
+        Ok(self.service.get(&owner, id).await?)
     }
 }

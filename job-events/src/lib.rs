@@ -1,9 +1,9 @@
 //! ECS "Task State Change" events from EventBridge → job status.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use shared::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
+use shared::app::{EventOutcome, JobService};
+use shared::inbound::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
 use shared::ports::{JobStore, StoreError};
-use shared::service::{apply_task_event, EventOutcome};
 
 /// Why an event was not processed. Each is returned to Lambda, which retries the event
 /// and then keeps it in the dead-letter queue: nothing is lost, nothing is written.
@@ -20,12 +20,12 @@ pub enum EventError {
 }
 
 pub struct JobEvents<S> {
-    store: S,
+    service: JobService<S>,
 }
 
 impl<S: JobStore> JobEvents<S> {
-    pub fn new(store: S) -> Self {
-        Self { store }
+    pub fn new(service: JobService<S>) -> Self {
+        Self { service }
     }
 
     /// Parses the raw payload itself (rather than letting the runtime do it) so that a
@@ -33,7 +33,7 @@ impl<S: JobStore> JobEvents<S> {
     pub async fn handle(&self, payload: serde_json::Value) -> Result<EventOutcome, EventError> {
         let result = self.apply(payload).await;
         if let Err(err) = &result {
-            tracing::error!(error = %err, "event rejected");
+            tracing::error!(error = shared::ports::with_causes(err), "event rejected");
         }
         result
     }
@@ -47,7 +47,7 @@ impl<S: JobStore> JobEvents<S> {
             });
         }
         let detail = &event.detail;
-        let outcome = apply_task_event(&self.store, detail).await?;
+        let outcome = self.service.observe_task(&detail.observation()).await?;
         let (task_arn, version, last_status) = (&detail.task_arn, detail.version, detail.last_status.as_str());
         match &outcome {
             EventOutcome::Applied { job_id, status } => {

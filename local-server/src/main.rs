@@ -10,8 +10,9 @@ use job_events::JobEvents;
 use local_server::definitions::LocalDefinitions;
 use local_server::runner::LocalTaskRunner;
 use local_server::server::{deliver_events, serve, LocalApi, LOCAL_PRINCIPAL};
-use shared::dynamodb::DynamoJobStore;
-use shared::memory::InMemoryJobStore;
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::adapters::memory::InMemoryJobStore;
+use shared::app::JobService;
 use shared::ports::JobStore;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -63,10 +64,10 @@ async fn main() {
     match &args.dynamodb_table {
         None => run(Arc::new(InMemoryJobStore::default()), definitions, listener, &args).await,
         Some(table) => {
-            let sdk = shared::sdk::load(&shared::config::ProcessEnvironment)
+            let sdk = shared::infra::sdk::load(&shared::infra::config::ProcessEnvironment)
                 .await
                 .unwrap_or_else(|e| fail(e));
-            let client = shared::sdk::dynamodb_client(&sdk, shared::sdk::CallBudget::DYNAMODB);
+            let client = shared::infra::sdk::dynamodb_client(&sdk, shared::infra::sdk::CallBudget::DYNAMODB);
             if let Err(e) = client.describe_table().table_name(table).send().await {
                 fail(format!(
                     "DynamoDB table {table:?} is not reachable: {}",
@@ -86,10 +87,17 @@ async fn run<S: JobStore + Clone + 'static>(store: S, local: LocalDefinitions, l
         events_in,
     ));
     let api = Arc::new(LocalApi::new(
-        CreateJob::new(store.clone(), runner.clone(), local.definitions.clone()),
-        JobApi::new(store.clone()),
+        CreateJob::new(JobService::new(
+            store.clone(),
+            runner.clone(),
+            local.definitions.clone(),
+        )),
+        JobApi::new(JobService::without_launcher(store.clone())),
     ));
-    let delivery = tokio::spawn(deliver_events(events_out, JobEvents::new(store)));
+    let delivery = tokio::spawn(deliver_events(
+        events_out,
+        JobEvents::new(JobService::without_launcher(store)),
+    ));
 
     let url = match listener.local_addr() {
         Ok(address) => format!("http://{address}"),

@@ -8,16 +8,19 @@ use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 use chrono::Utc;
 use nix::sys::signal::{killpg, Signal};
 use nix::unistd::Pid;
 use serde_json::Value;
+use shared::adapters::memory::lock;
+use shared::domain::EcsTaskStatus;
 use shared::domain::StartedBy;
-use shared::ecs_event::{eventbridge_envelope, EcsTaskStatus, TaskStateChange, TaskTimeline};
+use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
+use shared::testing::fargate::{eventbridge_envelope, TaskTimeline};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
@@ -32,10 +35,6 @@ const STEP: Duration = Duration::from_millis(300);
 pub const CLUSTER_ARN: &str = "arn:aws:ecs:local:000000000000:cluster/local";
 const ACCOUNT: &str = "000000000000";
 const REGION: &str = "local";
-
-fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 pub struct LocalTaskRunner {
     commands: HashMap<String, LocalCommand>,
@@ -88,7 +87,7 @@ impl TaskLauncher for LocalTaskRunner {
             return Ok(Launched::Refused(LaunchRefusal::TaskDefinitionNotFound));
         };
         if *self.shutdown.borrow() {
-            return Err(LaunchError("the local server is shutting down".to_owned()));
+            return Err(LaunchError::new("the local server is shutting down"));
         }
         let token = request.started_by.client_token();
         let mut tasks = lock(&self.tasks);

@@ -20,7 +20,7 @@ use job_events::JobEvents;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::Value;
-use shared::http::{ApiError, MAX_BODY_BYTES};
+use shared::inbound::http::{ApiError, MAX_BODY_BYTES};
 use shared::ports::{JobStore, TaskLauncher};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};

@@ -1,12 +1,27 @@
 //! The two things the service needs from the outside world, in domain terms only.
 //!
-//! Adapters: [`crate::dynamodb`] and [`crate::ecs`] in production, [`crate::memory`] in
-//! tests. Conditional-write failures are outcomes here, not errors: under at-least-once
+//! Adapters: [`crate::adapters::dynamodb`] and [`crate::adapters::ecs`] in production,
+//! [`crate::adapters::memory`] and `crate::testing::launcher` on one machine. Conditional-write failures are outcomes here, not errors: under at-least-once
 //! delivery they are normal, and only the adapter knows how its engine reports them.
 
 use std::future::Future;
 
-use crate::domain::{Job, JobId, JobUpdate, StartedBy};
+use crate::domain::{Job, JobId, JobUpdate, StartedBy, JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE};
+
+/// The cause of an adapter's failure, kept for the log.
+pub type Cause = Box<dyn std::error::Error + Send + Sync>;
+
+/// An error and its causes, outermost first ("a: b: c"), for the log.
+pub fn with_causes(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
 
 /// What happened to a create.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,10 +40,22 @@ pub enum Updated {
     GuardFailed,
 }
 
-/// The store could not answer; the operation may or may not have happened.
+/// Why the store could not do what was asked.
 #[derive(Debug, thiserror::Error)]
-#[error("job store unavailable: {0}")]
-pub struct StoreError(pub String);
+pub enum StoreError {
+    /// The store did not answer (throttled, unreachable, timed out): the operation may or
+    /// may not have happened, and retrying it is safe.
+    #[error("the job store did not answer to {operation}")]
+    Unavailable {
+        operation: &'static str,
+        #[source]
+        source: Cause,
+    },
+    /// What the store holds is not a job this service wrote, or a job cannot be written:
+    /// a defect, not a passing condition.
+    #[error("job {job_id}: {problem}")]
+    Invalid { job_id: String, problem: String },
+}
 
 /// Where jobs live. Every write is conditional, so that concurrent and repeated callers
 /// cannot lose each other's updates.
@@ -54,6 +81,26 @@ pub struct TaskRequest {
 }
 
 impl TaskRequest {
+    /// The task of `job`'s current attempt: the container gets `JOB_ID`, `JOB_ATTEMPT` and
+    /// the job's parameters.
+    pub fn for_current_attempt(job: &Job, task_definition: &str) -> Self {
+        let started_by = StartedBy {
+            job_id: job.id,
+            attempt: job.current_attempt().number,
+        };
+        let mut environment = vec![
+            (JOB_ID_VARIABLE.to_owned(), job.id.to_string()),
+            (JOB_ATTEMPT_VARIABLE.to_owned(), started_by.attempt.to_string()),
+        ];
+        environment.extend(job.parameters.iter().map(|(k, v)| (k.clone(), v.clone())));
+        Self {
+            task_definition: task_definition.to_owned(),
+            container: job.container.clone(),
+            environment,
+            started_by,
+        }
+    }
+
     /// ECS's limit on a RunTask's `overrides`, counted on their JSON including the
     /// formatting characters.
     pub const MAX_OVERRIDES_BYTES: usize = 8192;
@@ -139,8 +186,17 @@ impl std::fmt::Display for LaunchRefusal {
 /// launch with the same token in flight): the task may or may not exist, and retrying
 /// with the same request is safe.
 #[derive(Debug, thiserror::Error)]
-#[error("task launcher unavailable: {0}")]
-pub struct LaunchError(pub String);
+#[error("the launch outcome is unknown")]
+pub struct LaunchError {
+    #[source]
+    pub source: Cause,
+}
+
+impl LaunchError {
+    pub fn new(source: impl Into<Cause>) -> Self {
+        Self { source: source.into() }
+    }
+}
 
 /// Runs tasks.
 pub trait TaskLauncher: Send + Sync {

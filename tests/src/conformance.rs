@@ -5,11 +5,13 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use shared::domain::EcsTaskStatus;
 use shared::domain::{
     decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, TaskEventGuard, UpdateGuard,
 };
-use shared::ecs_event::{EcsTaskStatus, TaskStateChange, TaskTimeline};
+use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{Created, JobStore, Updated};
+use shared::testing::fargate::TaskTimeline;
 
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/0123456789abcdef0123456789abcdef";
 const OTHER_TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/ffffffffffffffffffffffffffffffff";
@@ -44,13 +46,13 @@ async fn stored<S: JobStore>(store: &S, id: JobId) -> Job {
 async fn launched_job<S: JobStore>(store: &S) -> Job {
     let job = new_job();
     assert_eq!(store.create(&job).await.expect("create"), Created::Inserted);
-    let update = job.launched(TASK_ARN.into(), at(1)).expect("launch update");
+    let update = job.launched(TASK_ARN.into(), at(1));
     assert_eq!(store.update(job.id, &update).await.expect("update"), Updated::Applied);
     stored(store, job.id).await
 }
 
 fn event_update(job: &Job, event: &TaskStateChange) -> JobUpdate {
-    match decide(job, 1, event) {
+    match decide(job, 1, &event.observation()) {
         EventDecision::Apply(update) => update,
         EventDecision::Ignore(why) => panic!("expected a write for version {}: {why}", event.version),
     }
@@ -110,27 +112,25 @@ pub async fn sixteen_concurrent_creates_of_one_id_insert_once<S: JobStore + 'sta
 
 pub async fn a_launch_is_recorded_at_most_once<S: JobStore>(store: Arc<S>) {
     let job = launched_job(&*store).await;
-    let again = new_job()
-        .launched("arn:aws:ecs:us-east-1:1:task/jobs/other".into(), at(2))
-        .expect("update");
+    let again = new_job().launched("arn:aws:ecs:us-east-1:1:task/jobs/other".into(), at(2));
     assert_eq!(
         store.update(job.id, &again).await.expect("update"),
         Updated::GuardFailed
     );
-    let refused = job.launch_refused("too late".into(), at(2)).expect("update");
+    let refused = job.launch_refused("too late".into(), at(2));
     assert_eq!(
         store.update(job.id, &refused).await.expect("update"),
         Updated::GuardFailed
     );
     let now = stored(&*store, job.id).await;
     assert_eq!(now.status, JobStatus::Starting);
-    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(now.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
 }
 
 pub async fn a_refused_launch_fails_the_job<S: JobStore>(store: Arc<S>) {
     let job = new_job();
     store.create(&job).await.expect("create");
-    let refused = job.launch_refused("RESOURCE:MEMORY".into(), at(1)).expect("update");
+    let refused = job.launch_refused("RESOURCE:MEMORY".into(), at(1));
     assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
     let now = stored(&*store, job.id).await;
     assert_eq!(now.status, JobStatus::Failed);
@@ -158,7 +158,7 @@ pub async fn updates_apply_in_version_order_and_stale_or_duplicate_ones_are_reje
 
     let now = stored(&*store, job.id).await;
     assert_eq!(now.status, JobStatus::Stopping);
-    assert_eq!(now.attempts[0].event_version, Some(events[4].version));
+    assert_eq!(now.attempts.current().event_version, Some(events[4].version));
     let mut expected = job.clone();
     expected.apply(&stopping);
     assert_eq!(now, expected);
@@ -224,7 +224,7 @@ pub async fn an_event_of_another_task_never_moves_an_attempt_whose_task_is_recor
     // condition must close): the attempt had no task yet, so the rule let it through.
     let mut before_launch = job.clone();
     before_launch.status = JobStatus::Submitted;
-    before_launch.attempts[0].task_arn = None;
+    before_launch.attempts.current_mut().task_arn = None;
     let intruder = event_update(&before_launch, &other_task_running());
     assert_eq!(
         store.update(job.id, &intruder).await.expect("update"),
@@ -232,10 +232,10 @@ pub async fn an_event_of_another_task_never_moves_an_attempt_whose_task_is_recor
     );
     let now = stored(&*store, job.id).await;
     assert_eq!(now, job);
-    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(now.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
     // Against the stored job the rule itself ignores it.
     assert!(matches!(
-        decide(&now, 1, &other_task_running()),
+        decide(&now, 1, &other_task_running().observation()),
         EventDecision::Ignore(shared::domain::Ignored::OtherTask { .. })
     ));
 }
@@ -250,13 +250,13 @@ pub async fn before_the_launch_is_recorded_the_first_task_wins<S: JobStore>(stor
         store.update(job.id, &second).await.expect("update"),
         Updated::GuardFailed
     );
-    let late_launch = job.launched(OTHER_TASK_ARN.into(), at(2)).expect("update");
+    let late_launch = job.launched(OTHER_TASK_ARN.into(), at(2));
     assert_eq!(
         store.update(job.id, &late_launch).await.expect("update"),
         Updated::GuardFailed
     );
     let now = stored(&*store, job.id).await;
-    assert_eq!(now.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(now.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
     assert_eq!(now.status, JobStatus::Running);
 }
 
@@ -291,7 +291,7 @@ pub async fn a_newer_stopped_event_of_the_same_task_replaces_the_verdict<S: JobS
     );
     let now = stored(&*store, job.id).await;
     assert_eq!(now.status, JobStatus::Succeeded);
-    assert_eq!(now.attempts[0].exit_code, Some(0));
+    assert_eq!(now.attempts.current().exit_code, Some(0));
 
     // Nothing but a newer STOPPED event of that task reopens the verdict.
     assert_eq!(
@@ -333,14 +333,12 @@ pub async fn a_cancelled_job_is_never_reopened<S: JobStore>(store: Arc<S>) {
 pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: JobStore>(store: Arc<S>) {
     let first_attempt = new_job();
     let mut job = first_attempt.clone();
-    let mut second = job.attempts[0].clone();
-    second.number = 2;
-    job.attempts.push(second);
+    job.attempts.start_next(at(2));
     store.create(&job).await.expect("create");
     // Decided when attempt 1 was still the current one.
     let late = event_update(&first_attempt, &lifecycle()[3]);
     assert_eq!(store.update(job.id, &late).await.expect("update"), Updated::GuardFailed);
-    let launch_of_attempt_1 = first_attempt.launched(TASK_ARN.into(), at(2)).expect("update");
+    let launch_of_attempt_1 = first_attempt.launched(TASK_ARN.into(), at(2));
     assert_eq!(
         store.update(job.id, &launch_of_attempt_1).await.expect("update"),
         Updated::GuardFailed

@@ -3,7 +3,7 @@
 
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use shared::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE};
+use shared::adapters::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE};
 
 pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -15,7 +15,7 @@ pub fn required_env(name: &str) -> String {
 pub async fn sdk_config() -> SdkConfig {
     required_env("AWS_ENDPOINT_URL");
     required_env("AWS_ENDPOINT_URL_DYNAMODB");
-    shared::sdk::load(&shared::config::ProcessEnvironment)
+    shared::infra::sdk::load(&shared::infra::config::ProcessEnvironment)
         .await
         .expect("valid SDK configuration")
 }

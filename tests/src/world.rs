@@ -5,9 +5,9 @@ use job_api::JobApi;
 use job_events::{EventError, JobEvents};
 use lambda_http::{Body, Response};
 use serde_json::Value;
+use shared::app::{EventOutcome, JobService};
 use shared::domain::JobDefinitions;
 use shared::ports::{JobStore, TaskLauncher};
-use shared::service::EventOutcome;
 
 use crate::api::{self, Caller};
 
@@ -20,9 +20,9 @@ pub struct World<S, L> {
 impl<S: JobStore + Clone, L: TaskLauncher> World<S, L> {
     pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
         Self {
-            create: create_job::CreateJob::new(store.clone(), launcher, definitions),
-            events: JobEvents::new(store.clone()),
-            api: JobApi::new(store),
+            create: create_job::CreateJob::new(JobService::new(store.clone(), launcher, definitions)),
+            events: JobEvents::new(JobService::without_launcher(store.clone())),
+            api: JobApi::new(JobService::without_launcher(store)),
         }
     }
 
@@ -54,5 +54,5 @@ impl<S: JobStore + Clone, L: TaskLauncher> World<S, L> {
 /// `JOB_DEFINITIONS` JSON parsed as the functions parse it.
 pub fn definitions(json: &str) -> JobDefinitions {
     let env = std::collections::HashMap::from([("JOB_DEFINITIONS".to_owned(), json.to_owned())]);
-    shared::config::job_definitions(&env).expect("valid JOB_DEFINITIONS")
+    shared::infra::config::job_definitions(&env).expect("valid JOB_DEFINITIONS")
 }

@@ -2,10 +2,11 @@
 //! produce: ECS not answering, and exact write counts.
 
 use serde_json::Value;
+use shared::adapters::memory::InMemoryJobStore;
 use shared::domain::{Job, JobUpdate};
 use shared::domain::{JobId, StartedBy};
-use shared::memory::{InMemoryJobStore, InMemoryTaskLauncher, ScriptedLaunch};
 use shared::ports::{Created, JobStore, LaunchRefusal, StoreError, Updated};
+use shared::testing::launcher::{InMemoryTaskLauncher, ScriptedLaunch};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use tests::api::{assert_problem, header, json_body, ALICE};
@@ -168,7 +169,10 @@ impl JobStore for FlakyUpdates {
             .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
             .is_ok()
         {
-            return Err(StoreError("throttled".to_owned()));
+            return Err(StoreError::Unavailable {
+                operation: "UpdateItem",
+                source: "throttled".into(),
+            });
         }
         self.store.update(id, update).await
     }

@@ -1,9 +1,9 @@
 //! The ECS adapter against moto server: what RunTask is sent, and how refusals come back.
 
 use aws_sdk_ecs::types::TaskField;
-use shared::config::{EcsConfig, ProcessEnvironment};
+use shared::adapters::ecs::{EcsTaskLauncher, ATTEMPT_TAG, JOB_ID_TAG};
 use shared::domain::{JobId, StartedBy};
-use shared::ecs::{EcsTaskLauncher, ATTEMPT_TAG, JOB_ID_TAG};
+use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::ports::{LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 use tests::emulators::sdk_config;
 

@@ -3,11 +3,11 @@
 //! would drive the deployed Lambdas.
 
 use serde_json::{json, Value};
-use shared::config::{EcsConfig, ProcessEnvironment};
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::adapters::ecs::EcsTaskLauncher;
+use shared::app::EventOutcome;
 use shared::domain::{JobId, StartedBy};
-use shared::dynamodb::DynamoJobStore;
-use shared::ecs::EcsTaskLauncher;
-use shared::service::EventOutcome;
+use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use tests::api::{assert_problem, header, json_body, Caller, ALICE, BOB};
 use tests::emulators::{fresh_dynamo_store, required_env, sdk_config};
 use tests::events::{readdress, sequence, shuffled_with_duplicates, Task};

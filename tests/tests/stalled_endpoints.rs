@@ -4,10 +4,10 @@
 
 use std::time::{Duration, Instant};
 
-use shared::config::{EcsConfig, ProcessEnvironment};
-use shared::dynamodb::DynamoJobStore;
-use shared::ecs::EcsTaskLauncher;
-use shared::sdk::{dynamodb_config, ecs_config, CallBudget};
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::adapters::ecs::EcsTaskLauncher;
+use shared::infra::config::{EcsConfig, ProcessEnvironment};
+use shared::infra::sdk::{dynamodb_config, ecs_config, CallBudget};
 use tests::api::{assert_problem, ALICE};
 use tests::emulators::{fresh_dynamo_store, required_env, sdk_config};
 use tests::world::{definitions, World};

@@ -1,5 +1,5 @@
 //! The store conformance suite against the in-process store.
 
-use shared::memory::InMemoryJobStore;
+use shared::adapters::memory::InMemoryJobStore;
 
 tests::store_conformance_tests!(async { InMemoryJobStore::default() });

@@ -1,7 +1,9 @@
 use super::*;
-use crate::ecs_event::{TaskStateChange, TaskTimeline};
-use chrono::TimeZone;
+use crate::inbound::ecs_event::TaskStateChange;
+use crate::testing::fargate::TaskTimeline;
+use chrono::{DateTime, TimeZone, Utc};
 use proptest::prelude::*;
+use std::collections::BTreeMap;
 
 const CONTAINER: &str = "app";
 const TASK_ARN: &str = "arn:aws:ecs:us-east-1:111122223333:task/jobs/0123456789abcdef";
@@ -29,7 +31,7 @@ fn new_job() -> Job {
 
 fn launched_job() -> Job {
     let mut job = new_job();
-    let update = job.launched(TASK_ARN.into(), at(1)).unwrap();
+    let update = job.launched(TASK_ARN.into(), at(1));
     assert!(job.guard_holds(&update));
     job.apply(&update);
     job
@@ -63,7 +65,7 @@ fn lifecycle(exit_code: i32) -> Vec<TaskStateChange> {
 fn deliver(mut job: Job, events: &[TaskStateChange]) -> (Job, usize) {
     let mut writes = 0;
     for event in events {
-        if let EventDecision::Apply(update) = decide(&job, 1, event) {
+        if let EventDecision::Apply(update) = decide(&job, 1, &event.observation()) {
             if job.guard_holds(&update) {
                 job.apply(&update);
                 writes += 1;
@@ -78,7 +80,7 @@ fn stopped(mut t: TaskTimeline) -> TaskStateChange {
 }
 
 fn apply_one(job: &Job, event: &TaskStateChange) -> JobUpdate {
-    match decide(job, 1, event) {
+    match decide(job, 1, &event.observation()) {
         EventDecision::Apply(update) => update,
         EventDecision::Ignore(why) => panic!("expected a change, got: {why}"),
     }
@@ -227,11 +229,11 @@ fn duplicate_and_stale_events_are_ignored() {
     let events = lifecycle(0);
     let (job, _) = deliver(launched_job(), &events[..4]);
     assert_eq!(
-        decide(&job, 1, &events[3]),
+        decide(&job, 1, &events[3].observation()),
         EventDecision::Ignore(Ignored::Duplicate { version: 4 })
     );
     assert_eq!(
-        decide(&job, 1, &events[1]),
+        decide(&job, 1, &events[1].observation()),
         EventDecision::Ignore(Ignored::Stale { stored: 4, received: 2 })
     );
 }
@@ -245,7 +247,7 @@ fn terminal_jobs_never_change() {
     later.version += 1;
     later.last_status = EcsTaskStatus::Running;
     assert_eq!(
-        decide(&job, 1, &later),
+        decide(&job, 1, &later.observation()),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Failed
         })
@@ -253,7 +255,7 @@ fn terminal_jobs_never_change() {
     let mut cancelled = launched_job();
     cancelled.status = JobStatus::Cancelled;
     assert!(matches!(
-        decide(&cancelled, 1, &events[3]),
+        decide(&cancelled, 1, &events[3].observation()),
         EventDecision::Ignore(Ignored::JobTerminal { .. })
     ));
 }
@@ -280,7 +282,7 @@ fn an_event_of_another_task_is_ignored_once_the_attempt_has_a_task() {
     let mut other = TaskTimeline::new(OTHER_TASK_ARN, CLUSTER_ARN, None, &[CONTAINER], at(1));
     let event = other.advance(EcsTaskStatus::Running, at(5));
     assert_eq!(
-        decide(&launched_job(), 1, &event),
+        decide(&launched_job(), 1, &event.observation()),
         EventDecision::Ignore(Ignored::OtherTask {
             recorded: TASK_ARN.to_owned(),
             received: OTHER_TASK_ARN.to_owned()
@@ -291,7 +293,7 @@ fn an_event_of_another_task_is_ignored_once_the_attempt_has_a_task() {
     let mut stop = other.advance(EcsTaskStatus::Stopped, at(9));
     stop.version = 100;
     assert!(matches!(
-        decide(&job, 1, &stop),
+        decide(&job, 1, &stop.observation()),
         EventDecision::Ignore(Ignored::OtherTask { .. })
     ));
 }
@@ -303,7 +305,7 @@ fn before_the_task_is_recorded_the_first_task_to_report_wins() {
     let ours = lifecycle(0);
     let (job, writes) = deliver(new_job(), &[ours[3].clone(), other_running.clone()]);
     assert_eq!(writes, 1);
-    assert_eq!(job.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(job.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
     // The guard says the same, for a write decided before the first task was recorded.
     let raced = apply_one(&new_job(), &other_running);
     assert!(!job.guard_holds(&raced));
@@ -334,7 +336,7 @@ fn the_highest_stopped_version_decides_whatever_the_order() {
     let (reversed, _) = deliver(start, &[v4.clone(), v3.clone()]);
     assert_eq!(in_order.status, JobStatus::Succeeded);
     assert_eq!(in_order, reversed);
-    assert_eq!(in_order.attempts[0].event_version, Some(v4.version));
+    assert_eq!(in_order.attempts.current().event_version, Some(v4.version));
 }
 
 #[test]
@@ -345,7 +347,7 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
     let mut running = events[1].clone();
     running.version = 10;
     assert_eq!(
-        decide(&failed, 1, &running),
+        decide(&failed, 1, &running.observation()),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Failed
         })
@@ -353,7 +355,7 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
     let mut cancelled = failed.clone();
     cancelled.status = JobStatus::Cancelled;
     assert_eq!(
-        decide(&cancelled, 1, &events[3]),
+        decide(&cancelled, 1, &events[3].observation()),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Cancelled
         })
@@ -361,12 +363,12 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
     // A launch refusal has no task whose later event could correct it.
     let refused = {
         let mut job = new_job();
-        let update = job.launch_refused("no capacity".into(), at(1)).unwrap();
+        let update = job.launch_refused("no capacity".into(), at(1));
         job.apply(&update);
         job
     };
     assert!(matches!(
-        decide(&refused, 1, &events[3]),
+        decide(&refused, 1, &events[3].observation()),
         EventDecision::Ignore(Ignored::JobTerminal { .. })
     ));
 }
@@ -376,18 +378,28 @@ fn a_write_decided_for_an_earlier_attempt_never_lands_on_the_next_one() {
     let job = new_job();
     let update = apply_one(&job, &lifecycle(0)[3]);
     let mut retried = job.clone();
-    let mut second = retried.attempts[0].clone();
-    second.number = 2;
-    retried.attempts.push(second);
+    retried.attempts.start_next(at(5));
+    assert_eq!(retried.current_attempt().number, 2);
     assert!(!retried.guard_holds(&update));
-    assert!(!retried.guard_holds(&job.launched(TASK_ARN.into(), at(2)).unwrap()));
+    assert!(!retried.guard_holds(&job.launched(TASK_ARN.into(), at(2))));
+}
+
+#[test]
+fn recorded_attempts_must_be_numbered_from_one_in_order() {
+    let mut job = new_job();
+    job.attempts.start_next(at(5));
+    let recorded: Vec<Attempt> = job.attempts.iter().cloned().collect();
+    assert_eq!(Attempts::from_recorded(recorded.clone()), Ok(job.attempts.clone()));
+    assert!(Attempts::from_recorded(Vec::new()).is_err());
+    assert!(Attempts::from_recorded(recorded[1..].to_vec()).is_err());
+    assert!(Attempts::from_recorded(vec![recorded[1].clone(), recorded[0].clone()]).is_err());
 }
 
 #[test]
 fn an_event_for_another_attempt_is_ignored() {
     let events = lifecycle(0);
     assert_eq!(
-        decide(&launched_job(), 2, &events[0]),
+        decide(&launched_job(), 2, &events[0].observation()),
         EventDecision::Ignore(Ignored::NotCurrentAttempt { attempt: 2 })
     );
 }
@@ -398,7 +410,7 @@ fn events_that_change_nothing_visible_cost_no_write() {
     // RunTask's answer already made the job STARTING: PROVISIONING..ACTIVATING add nothing.
     for event in &events[..3] {
         assert_eq!(
-            decide(&launched_job(), 1, event),
+            decide(&launched_job(), 1, &event.observation()),
             EventDecision::Ignore(Ignored::NothingVisibleChanged)
         );
     }
@@ -417,9 +429,9 @@ fn an_event_before_the_launch_is_recorded_still_finds_and_moves_the_job() {
     let events = lifecycle(0);
     let (job, writes) = deliver(new_job(), &events[..1]);
     assert_eq!((job.status, writes), (JobStatus::Starting, 1));
-    assert_eq!(job.attempts[0].task_arn.as_deref(), Some(TASK_ARN));
+    assert_eq!(job.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
     // The launch's own write is then refused by its guard, and changes nothing.
-    let late_launch = job.launched(TASK_ARN.into(), at(3)).unwrap();
+    let late_launch = job.launched(TASK_ARN.into(), at(3));
     assert!(!job.guard_holds(&late_launch));
 }
 
@@ -427,7 +439,7 @@ fn an_event_before_the_launch_is_recorded_still_finds_and_moves_the_job() {
 fn launch_refusal_fails_the_job_only_while_it_awaits_launch() {
     let job = new_job();
     assert!(job.awaiting_launch());
-    let update = job.launch_refused("no capacity".into(), at(1)).unwrap();
+    let update = job.launch_refused("no capacity".into(), at(1));
     let mut failed = job.clone();
     failed.apply(&update);
     assert!(failed.failed_at_launch());
@@ -598,6 +610,12 @@ proptest! {
         prop_assert_eq!(actual.started_at(), expected.started_at());
         prop_assert_eq!(actual.stopped_at(), expected.stopped_at());
         prop_assert_eq!(actual.updated_at, expected.updated_at);
-        prop_assert_eq!(&actual.attempts[0].task_arn, &expected.attempts[0].task_arn);
+        prop_assert_eq!(&actual.attempts.current().task_arn, &expected.attempts.current().task_arn);
     }
+}
+
+#[test]
+fn stop_codes_are_parsed_and_unknown_ones_are_kept() {
+    assert_eq!(StopCode::parse("SpotInterruption"), StopCode::SpotInterruption);
+    assert_eq!(StopCode::parse("NewCode"), StopCode::Other("NewCode".into()));
 }

@@ -9,11 +9,11 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
-use shared::config::{EcsConfig, ProcessEnvironment};
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::adapters::ecs::EcsTaskLauncher;
+use shared::app::{JobRequest, JobService};
 use shared::domain::{Owner, StartedBy};
-use shared::dynamodb::DynamoJobStore;
-use shared::ecs::EcsTaskLauncher;
-use shared::service::{submit_job, JobRequest};
+use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use tests::api::{get_job_event, post_job_event, ALICE};
 use tests::emulators::{fresh_table, function_environment, sdk_config};
 use tests::events::{sequence, Task};
@@ -107,7 +107,8 @@ async fn main() {
     let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
     let config = EcsConfig::from_env(&ProcessEnvironment).expect("ECS configuration");
     let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config).expect("launcher");
-    let definitions = shared::config::job_definitions(&ProcessEnvironment).expect("JOB_DEFINITIONS");
+    let definitions = shared::infra::config::job_definitions(&ProcessEnvironment).expect("JOB_DEFINITIONS");
+    let service = JobService::new(store, launcher, definitions);
     let owner = Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner");
     let jobs_needed = cold + warm + 1;
     let mut jobs = Vec::with_capacity(jobs_needed);
@@ -116,9 +117,7 @@ async fn main() {
             definition: "report".into(),
             parameters: [("REPORT_DATE".to_owned(), "2026-11-01".to_owned())].into(),
         };
-        let job = submit_job(&store, &launcher, &definitions, owner.clone(), request, None)
-            .await
-            .expect("job");
+        let job = service.submit(owner.clone(), request, None).await.expect("job");
         jobs.push(job);
     }
     let cluster_arn = format!("arn:aws:ecs:us-east-1:123456789012:cluster/{}", config.cluster);
@@ -130,7 +129,7 @@ async fn main() {
                 attempt: 1,
             }
             .to_string();
-            let task_arn = job.attempts[0].task_arn.clone().expect("launched");
+            let task_arn = job.current_attempt().task_arn.clone().expect("launched");
             let task = Task {
                 task_arn: &task_arn,
                 cluster_arn: &cluster_arn,

@@ -11,10 +11,10 @@ use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
-use crate::config::{ConfigError, Environment};
+use crate::infra::config::{ConfigError, Environment};
 
 /// The roots every AWS service endpoint's certificate chains to.
-const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../certs/amazon-trust-services.pem");
+const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
 const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 
 /// The standard configuration chain (environment, profile, container and instance

@@ -34,6 +34,17 @@ pub fn exit_at_init(function: &str, err: impl std::fmt::Display) -> ! {
     std::process::exit(1)
 }
 
+/// `result.or_exit_at_init("create-job")`: the value, or [`exit_at_init`] with the error.
+pub trait OrExitAtInit<T> {
+    fn or_exit_at_init(self, function: &str) -> T;
+}
+
+impl<T, E: std::fmt::Display> OrExitAtInit<T> for Result<T, E> {
+    fn or_exit_at_init(self, function: &str) -> T {
+        self.unwrap_or_else(|err| exit_at_init(function, err))
+    }
+}
+
 /// Where configuration comes from: the process environment in production, a map in tests.
 pub trait Environment {
     fn var(&self, name: &str) -> Option<String>;

@@ -9,7 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use aws_sdk_dynamodb::error::{DisplayErrorContext, SdkError};
+use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
@@ -17,8 +17,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Attempt, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard};
-use crate::ecs_event::EcsTaskStatus;
+use crate::domain::{Attempt, Attempts, EcsTaskStatus, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard};
 use crate::ports::{Created, JobStore, StoreError, Updated};
 
 /// The table's only key attribute (a string).
@@ -43,22 +42,28 @@ impl DynamoJobStore {
     }
 }
 
-fn unavailable<E, R>(operation: &str, err: SdkError<E, R>) -> StoreError
+fn unavailable<E, R>(operation: &'static str, err: SdkError<E, R>) -> StoreError
 where
     E: std::error::Error + Send + Sync + 'static,
     R: std::fmt::Debug + Send + Sync + 'static,
 {
-    StoreError(format!("DynamoDB {operation}: {}", DisplayErrorContext(err)))
+    StoreError::Unavailable {
+        operation,
+        source: Box::new(err),
+    }
 }
 
-fn undecodable(id: &str, err: serde_dynamo::Error) -> StoreError {
-    StoreError(format!("stored job {id} cannot be decoded: {err}"))
+fn invalid(job_id: impl ToString, problem: impl std::fmt::Display) -> StoreError {
+    StoreError::Invalid {
+        job_id: job_id.to_string(),
+        problem: problem.to_string(),
+    }
 }
 
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job) -> Result<Created, StoreError> {
-        let item =
-            serde_dynamo::to_item(JobItem::from(job)).map_err(|e| StoreError(format!("job cannot be encoded: {e}")))?;
+        let item = serde_dynamo::to_item(JobItem::from(job))
+            .map_err(|e| invalid(job.id, format!("cannot be encoded: {e}")))?;
         let result = self
             .client
             .put_item()
@@ -81,7 +86,7 @@ impl JobStore for DynamoJobStore {
                     Some(item) => Some(decode(item, &job.id.to_string())?),
                     None => self.get(job.id).await?,
                 };
-                let existing = existing.ok_or_else(|| StoreError(format!("job {} exists and vanished", job.id)))?;
+                let existing = existing.ok_or_else(|| invalid(job.id, "exists and vanished"))?;
                 Ok(Created::AlreadyExists(Box::new(existing)))
             }
             Err(err) => Err(unavailable("PutItem", err)),
@@ -108,12 +113,12 @@ impl JobStore for DynamoJobStore {
             .attempt
             .number
             .checked_sub(1)
-            .ok_or_else(|| StoreError("attempt numbers start at 1".to_owned()))?;
+            .ok_or_else(|| invalid(id, "attempt numbers start at 1"))?;
         let attempt = format!("attempts[{index}]");
         // Every update is for the current attempt: the list ends at it.
         let mut condition = "size(attempts) = :attemptCount".to_owned();
         let mut values = HashMap::from([
-            (":attempt".to_owned(), encode(&AttemptItem::from(&update.attempt))?),
+            (":attempt".to_owned(), encode(id, &AttemptItem::from(&update.attempt))?),
             (
                 ":attemptCount".to_owned(),
                 AttributeValue::N(update.attempt.number.to_string()),
@@ -199,14 +204,13 @@ fn timestamp(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::AutoSi, true)
 }
 
-fn encode(attempt: &AttemptItem) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(attempt).map_err(|e| StoreError(format!("attempt cannot be encoded: {e}")))
+fn encode(id: JobId, attempt: &AttemptItem) -> Result<AttributeValue, StoreError> {
+    serde_dynamo::to_attribute_value(attempt).map_err(|e| invalid(id, format!("attempt cannot be encoded: {e}")))
 }
 
 fn decode(item: HashMap<String, AttributeValue>, id: &str) -> Result<Job, StoreError> {
-    let item: JobItem = serde_dynamo::from_item(item).map_err(|e| undecodable(id, e))?;
-    item.try_into()
-        .map_err(|problem: String| StoreError(format!("stored job {id} is invalid: {problem}")))
+    let item: JobItem = serde_dynamo::from_item(item).map_err(|e| invalid(id, format!("cannot be decoded: {e}")))?;
+    item.try_into().map_err(|problem: String| invalid(id, problem))
 }
 
 /// The stored shape of a job. Separate from the domain type so that the domain never
@@ -313,9 +317,7 @@ impl TryFrom<JobItem> for Job {
     fn try_from(item: JobItem) -> Result<Self, String> {
         let id = JobId::parse(&item.job_id).ok_or("jobId is not a job id")?;
         let owner = Owner::new(item.owner).ok_or("owner is empty")?;
-        if item.attempts.is_empty() {
-            return Err("no attempts".to_owned());
-        }
+        let attempts = Attempts::from_recorded(item.attempts.into_iter().map(Attempt::from).collect())?;
         Ok(Self {
             id,
             owner,
@@ -327,7 +329,7 @@ impl TryFrom<JobItem> for Job {
             status_reason: item.status_reason,
             created_at: item.created_at,
             updated_at: item.updated_at,
-            attempts: item.attempts.into_iter().map(Attempt::from).collect(),
+            attempts,
         })
     }
 }

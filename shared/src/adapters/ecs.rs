@@ -13,8 +13,8 @@ use aws_sdk_ecs::types::{
 };
 use aws_sdk_ecs::Client;
 
-use crate::config::EcsConfig;
-use crate::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
+use crate::infra::config::{ConfigError, EcsConfig};
+use crate::ports::{Cause, LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 
 /// Tag keys put on every task, so that tasks can be traced back to jobs in the console
 /// and in Cost Explorer.
@@ -29,7 +29,7 @@ pub struct EcsTaskLauncher {
 }
 
 impl EcsTaskLauncher {
-    pub fn new(client: Client, config: &EcsConfig) -> Result<Self, LaunchError> {
+    pub fn new(client: Client, config: &EcsConfig) -> Result<Self, ConfigError> {
         let vpc = AwsVpcConfiguration::builder()
             .set_subnets(Some(config.subnets.clone()))
             .set_security_groups(Some(config.security_groups.clone()))
@@ -39,7 +39,7 @@ impl EcsTaskLauncher {
                 AssignPublicIp::Disabled
             })
             .build()
-            .map_err(|e| LaunchError(format!("awsvpc configuration: {e}")))?;
+            .map_err(|e| ConfigError::new("ECS_SUBNETS", format!("no awsvpc configuration: {e}")))?;
         Ok(Self {
             client,
             cluster: config.cluster.clone(),
@@ -101,21 +101,22 @@ impl TaskLauncher for EcsTaskLauncher {
                 tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, %refusal, ecs_said = raw, "ECS refused the task");
                 Ok(Launched::Refused(refusal))
             }
-            Answer::Unknown(raw) => {
-                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, ecs_said = raw, "RunTask outcome unknown");
-                Err(LaunchError(raw))
+            Answer::Unknown(cause) => {
+                let ecs_said = DisplayErrorContext(&*cause).to_string();
+                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, ecs_said, "RunTask outcome unknown");
+                Err(LaunchError::new(cause))
             }
         }
     }
 }
 
 /// What a RunTask answer means, with ECS's raw words for the log.
-#[derive(Debug, PartialEq, Eq)]
+#[derive(Debug)]
 enum Answer {
     Started(String),
     Refused(LaunchRefusal, String),
     /// No definite answer: a task may exist.
-    Unknown(String),
+    Unknown(Cause),
 }
 
 fn classify_output(output: &RunTaskOutput) -> Answer {
@@ -157,7 +158,7 @@ fn classify_output(output: &RunTaskOutput) -> Answer {
 fn classify_error(err: SdkError<RunTaskError>) -> Answer {
     let raw = DisplayErrorContext(&err).to_string();
     let SdkError::ServiceError(failure) = err else {
-        return Answer::Unknown(raw);
+        return Answer::Unknown(Box::new(err));
     };
     let message = |m: Option<&str>| m.unwrap_or_default().to_ascii_lowercase();
     let refusal = match failure.into_err() {
@@ -196,7 +197,7 @@ fn classify_error(err: SdkError<RunTaskError>) -> Answer {
         | RunTaskError::UnsupportedFeatureException(_) => LaunchRefusal::PlatformUnsupported,
         // ServerException, throttling, ConflictException without a task, and anything
         // this SDK version does not model.
-        _ => return Answer::Unknown(raw),
+        other => return Answer::Unknown(Box::new(other)),
     };
     Answer::Refused(refusal, raw)
 }
@@ -244,9 +245,8 @@ mod tests {
             .tasks(Task::builder().task_arn("arn:aws:ecs:us-east-1:1:task/jobs/t1").build())
             .failures(Failure::builder().reason("MISSING").build())
             .build();
-        assert_eq!(
-            classify_output(&output),
-            Answer::Started("arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned())
+        assert!(
+            matches!(classify_output(&output), Answer::Started(arn) if arn == "arn:aws:ecs:us-east-1:1:task/jobs/t1")
         );
     }
 
@@ -277,10 +277,10 @@ mod tests {
         let known = ConflictException::builder()
             .resource_ids("arn:aws:ecs:us-east-1:1:task/jobs/t1")
             .build();
-        assert_eq!(
+        assert!(matches!(
             classify_error(service_error(RunTaskError::ConflictException(known), 400)),
-            Answer::Started("arn:aws:ecs:us-east-1:1:task/jobs/t1".to_owned())
-        );
+            Answer::Started(arn) if arn == "arn:aws:ecs:us-east-1:1:task/jobs/t1"
+        ));
     }
 
     #[test]

@@ -1,0 +1,6 @@
+//! The ports' implementations: [`dynamodb`] and [`ecs`] in production, [`memory`] for the
+//! local server and the tests (with the same conditional semantics as DynamoDB).
+
+pub mod dynamodb;
+pub mod ecs;
+pub mod memory;

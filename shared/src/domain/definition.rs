@@ -1,0 +1,62 @@
+//! The kinds of job clients may run.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use super::job::{JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE};
+
+/// A kind of job clients may run: the ECS task definition behind it, the container that
+/// does the work, and the parameters (environment variables) a request may set.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobDefinition {
+    /// A family (latest ACTIVE revision), `family:revision` or an ARN.
+    pub task_definition: String,
+    /// The container whose exit code decides the job, and which gets the parameters.
+    pub container: String,
+    pub parameters: BTreeSet<String>,
+}
+
+impl JobDefinition {
+    /// Environment variables the service sets in every job's container.
+    pub const RESERVED: [&'static str; 2] = [JOB_ID_VARIABLE, JOB_ATTEMPT_VARIABLE];
+
+    /// Why this definition cannot be offered to clients, if it cannot.
+    pub fn problem(&self) -> Option<String> {
+        if self.task_definition.trim().is_empty() || self.container.trim().is_empty() {
+            return Some("needs a task definition and a container".to_owned());
+        }
+        if let Some(bad) = self.parameters.iter().find(|p| !is_environment_name(p)) {
+            return Some(format!(
+                "declares {bad:?}, which is not a valid environment variable name"
+            ));
+        }
+        if let Some(reserved) = self.parameters.iter().find(|p| Self::RESERVED.contains(&p.as_str())) {
+            return Some(format!("declares {reserved:?}, which the service sets itself"));
+        }
+        None
+    }
+}
+
+/// Letters, digits and `_`, not starting with a digit: what every shell accepts.
+fn is_environment_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+/// The configured job definitions, by the name clients use.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct JobDefinitions(BTreeMap<String, JobDefinition>);
+
+impl JobDefinitions {
+    pub fn new(definitions: BTreeMap<String, JobDefinition>) -> Self {
+        Self(definitions)
+    }
+
+    pub fn get(&self, name: &str) -> Option<&JobDefinition> {
+        self.0.get(name)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &JobDefinition)> {
+        self.0.iter().map(|(name, definition)| (name.as_str(), definition))
+    }
+}

@@ -1,0 +1,23 @@
+//! The job domain: what a job is, and the pure rules that move it.
+//!
+//! Nothing here performs I/O or sees an SDK or wire type: ECS events and DescribeTasks
+//! answers arrive as [`TaskObservation`]s, converted at the edge. Stores apply a
+//! [`JobUpdate`] only if its [`UpdateGuard`] still holds at write time (a conditional
+//! write in DynamoDB), which is what makes the rules safe under concurrent, duplicated
+//! and reordered deliveries.
+
+mod definition;
+mod job;
+mod rules;
+mod task;
+
+pub use definition::{JobDefinition, JobDefinitions};
+pub use job::{
+    Attempt, Attempts, IdempotencyKey, Job, JobId, JobStatus, NewJob, Owner, StartedBy, JOB_ATTEMPT_VARIABLE,
+    JOB_ID_VARIABLE,
+};
+pub use rules::{decide, status_for, EventDecision, Ignored, JobUpdate, TaskEventGuard, UpdateGuard};
+pub use task::{ContainerObservation, EcsTaskStatus, StopCode, TaskObservation};
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,318 @@
+//! The pure rules that move a job: launch outcomes and ECS task observations become
+//! [`JobUpdate`]s, each with the [`UpdateGuard`] under which a store may write it.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+
+use super::job::{Attempt, Job, JobStatus};
+use super::task::{EcsTaskStatus, StopCode, TaskObservation};
+
+impl Job {
+    /// ECS accepted the task: the job is STARTING from here on, so the PROVISIONING event
+    /// that follows costs no write. RunTask creates tasks in PROVISIONING; whatever
+    /// status its answer echoes carries no event version, so only events move the job on.
+    pub fn launched(&self, task_arn: String, now: DateTime<Utc>) -> JobUpdate {
+        let mut attempt = self.current_attempt().clone();
+        attempt.task_arn = Some(task_arn);
+        attempt.task_status = Some(EcsTaskStatus::Provisioning);
+        JobUpdate {
+            attempt,
+            status: JobStatus::Starting,
+            status_reason: None,
+            updated_at: now,
+            guard: UpdateGuard::AwaitingLaunch,
+        }
+    }
+
+    /// ECS refused the task for good: the job fails with a reason a person can act on.
+    pub fn launch_refused(&self, reason: String, now: DateTime<Utc>) -> JobUpdate {
+        JobUpdate {
+            attempt: self.current_attempt().clone(),
+            status: JobStatus::Failed,
+            status_reason: Some(reason),
+            updated_at: now,
+            guard: UpdateGuard::AwaitingLaunch,
+        }
+    }
+
+    /// Whether a store may apply `update` to this job now. Stores that cannot express
+    /// the guard as a native condition (the in-memory one) call this under their lock.
+    pub fn guard_holds(&self, update: &JobUpdate) -> bool {
+        let current = self.current_attempt();
+        // Every update is for the job's current attempt: a late write decided for attempt
+        // N never lands once attempt N+1 exists.
+        if current.number != update.attempt.number {
+            return false;
+        }
+        match &update.guard {
+            UpdateGuard::AwaitingLaunch => self.status == JobStatus::Submitted && current.task_arn.is_none(),
+            UpdateGuard::TaskEvent(guard) => {
+                let same_task = current.task_arn.as_deref().is_none_or(|arn| arn == guard.task_arn);
+                let newer = current.event_version.is_none_or(|v| v < guard.version);
+                let open = !self.status.is_terminal() || (guard.stopped && self.verdict_of_a_stopped_task());
+                same_task && newer && open
+            }
+        }
+    }
+
+    /// The job is SUCCEEDED or FAILED because a STOPPED event of its current task said
+    /// so, and a newer STOPPED event of that task may still correct the verdict. Never
+    /// true of a CANCELLED job or of a launch refusal.
+    fn verdict_of_a_stopped_task(&self) -> bool {
+        matches!(self.status, JobStatus::Succeeded | JobStatus::Failed)
+            && self.current_attempt().task_status == Some(EcsTaskStatus::Stopped)
+    }
+
+    /// The job after `update` (the caller has checked the guard).
+    pub fn apply(&mut self, update: &JobUpdate) {
+        self.attempts.replace(update.attempt.clone());
+        self.status = update.status;
+        self.status_reason.clone_from(&update.status_reason);
+        self.updated_at = update.updated_at;
+    }
+}
+
+/// A change to one attempt and the job status derived from it, with the condition under
+/// which a store may write it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobUpdate {
+    /// Replaces the stored attempt with the same number.
+    pub attempt: Attempt,
+    pub status: JobStatus,
+    pub status_reason: Option<String>,
+    pub updated_at: DateTime<Utc>,
+    pub guard: UpdateGuard,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpdateGuard {
+    /// The job is SUBMITTED and its current attempt has no task yet (launch outcomes).
+    AwaitingLaunch,
+    /// An ECS event of the current attempt's own task (see [`TaskEventGuard`]).
+    TaskEvent(TaskEventGuard),
+}
+
+/// When an ECS event may be written: the attempt is the job's current one; its task is
+/// this event's task, or none is recorded yet (the first task wins the race with the
+/// launch); the stored version of that task is lower; and the job is not terminal, except
+/// that a newer STOPPED event may replace the verdict an older STOPPED event of the same
+/// task wrote. `version` is counted per task, so comparing it is only meaningful once
+/// the task is known to be the same.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskEventGuard {
+    pub task_arn: String,
+    pub version: u64,
+    /// The event reports the task STOPPED.
+    pub stopped: bool,
+}
+
+/// What the service does with one ECS observed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EventDecision {
+    Apply(JobUpdate),
+    Ignore(Ignored),
+}
+
+/// Why an event changes nothing. None of these is an error: at-least-once, unordered
+/// delivery produces all of them in normal operation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ignored {
+    /// `startedBy` names an attempt this job does not have (or no longer runs).
+    NotCurrentAttempt { attempt: u32 },
+    /// Another task carries this attempt's `startedBy` (a task run by hand, a launch
+    /// whose client token ECS had forgotten): the attempt's recorded task decides.
+    OtherTask { recorded: String, received: String },
+    /// The same version was already written.
+    Duplicate { version: u64 },
+    /// A newer version was already written.
+    Stale { stored: u64, received: u64 },
+    /// Terminal statuses never change.
+    JobTerminal { status: JobStatus },
+    /// Newer, but nothing a client sees would change: ECS's cumulative events let a
+    /// later one rebuild whatever this one would have written.
+    NothingVisibleChanged,
+}
+
+impl fmt::Display for Ignored {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotCurrentAttempt { attempt } => {
+                write!(f, "attempt {attempt} is not the job's current attempt")
+            }
+            Self::OtherTask { recorded, received } => {
+                write!(f, "event of task {received}, but the attempt runs task {recorded}")
+            }
+            Self::Duplicate { version } => write!(f, "duplicate of version {version}"),
+            Self::Stale { stored, received } => {
+                write!(f, "stale: version {received} is older than stored {stored}")
+            }
+            Self::JobTerminal { status } => write!(f, "job is already {status}"),
+            Self::NothingVisibleChanged => f.write_str("nothing a client can see changes"),
+        }
+    }
+}
+
+/// The pure transition rule: job + ECS event for one of its attempts → change or no-op.
+///
+/// Only fields a client sees decide whether to write (status, reason, task ARN, start
+/// and stop times); the rest of the event (ECS lastStatus, stop code, exit code) rides
+/// along with those writes. That keeps a successful job at one write per status:
+/// created, STARTING, RUNNING, STOPPING, SUCCEEDED. Because the decisive fields are
+/// monotonic in `version`, the final decisive state is that of the highest version,
+/// whatever the delivery order. A STOPPED event is always written (ECS may send several
+/// for one task, later ones filling in exit codes and reasons), so the highest STOPPED
+/// version of the attempt's own task is the finished job, whatever the order.
+pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> EventDecision {
+    let current = job.current_attempt();
+    if current.number != attempt_number {
+        return EventDecision::Ignore(Ignored::NotCurrentAttempt {
+            attempt: attempt_number,
+        });
+    }
+    if let Some(recorded) = current.task_arn.as_deref().filter(|arn| *arn != observed.task_arn) {
+        return EventDecision::Ignore(Ignored::OtherTask {
+            recorded: recorded.to_owned(),
+            received: observed.task_arn.clone(),
+        });
+    }
+    if let Some(stored) = current.event_version {
+        if stored == observed.version {
+            return EventDecision::Ignore(Ignored::Duplicate { version: stored });
+        }
+        if stored > observed.version {
+            return EventDecision::Ignore(Ignored::Stale {
+                stored,
+                received: observed.version,
+            });
+        }
+    }
+    let stopped = observed.last_status == EcsTaskStatus::Stopped;
+    if job.status.is_terminal() && !(stopped && job.verdict_of_a_stopped_task()) {
+        return EventDecision::Ignore(Ignored::JobTerminal { status: job.status });
+    }
+
+    let attempt = Attempt {
+        number: current.number,
+        task_arn: Some(observed.task_arn.clone()),
+        task_status: Some(observed.last_status),
+        stop_code: observed.stop_code.clone(),
+        stopped_reason: observed.stopped_reason.clone(),
+        exit_code: observed.container(&job.container).and_then(|c| c.exit_code),
+        created_at: current.created_at,
+        started_at: observed.started_at,
+        stopped_at: observed.stopped_at,
+        event_version: Some(observed.version),
+    };
+    let (status, status_reason) = status_for(observed, &job.container);
+
+    let before = Visible::of(job.status, job.status_reason.as_deref(), current);
+    let after = Visible::of(status, status_reason.as_deref(), &attempt);
+    if before == after && !stopped {
+        return EventDecision::Ignore(Ignored::NothingVisibleChanged);
+    }
+
+    EventDecision::Apply(JobUpdate {
+        updated_at: entered_at(observed, status)
+            .unwrap_or(job.updated_at)
+            .max(job.created_at),
+        attempt,
+        status,
+        status_reason,
+        guard: UpdateGuard::TaskEvent(TaskEventGuard {
+            task_arn: observed.task_arn.clone(),
+            version: observed.version,
+            stopped,
+        }),
+    })
+}
+
+/// The fields whose change is worth a write.
+#[derive(PartialEq, Eq)]
+struct Visible<'a> {
+    status: JobStatus,
+    status_reason: Option<&'a str>,
+    task_arn: Option<&'a str>,
+    started_at: Option<DateTime<Utc>>,
+    stopped_at: Option<DateTime<Utc>>,
+}
+
+impl<'a> Visible<'a> {
+    fn of(status: JobStatus, status_reason: Option<&'a str>, attempt: &'a Attempt) -> Self {
+        Self {
+            status,
+            status_reason,
+            task_arn: attempt.task_arn.as_deref(),
+            started_at: attempt.started_at,
+            stopped_at: attempt.stopped_at,
+        }
+    }
+}
+
+/// The job status an ECS task status means, with the verdict for a stopped task.
+pub fn status_for(observed: &TaskObservation, container: &str) -> (JobStatus, Option<String>) {
+    use EcsTaskStatus::*;
+    match observed.last_status {
+        Provisioning | Pending | Activating => (JobStatus::Starting, None),
+        Running => (JobStatus::Running, None),
+        Deactivating | Stopping | Deprovisioning => (JobStatus::Stopping, None),
+        Stopped => verdict(observed, container),
+    }
+}
+
+/// SUCCEEDED only when the task stopped because its essential container exited and the
+/// job's container exited 0; every other stop is a failure with a reason to act on.
+fn verdict(observed: &TaskObservation, container: &str) -> (JobStatus, Option<String>) {
+    let stop_code = observed.stop_code();
+    let job_container = observed.container(container);
+    let exit_code = job_container.and_then(|c| c.exit_code);
+    if stop_code == Some(StopCode::EssentialContainerExited) && exit_code == Some(0) {
+        return (JobStatus::Succeeded, None);
+    }
+
+    let what = match (stop_code.as_ref(), job_container, exit_code) {
+        (Some(StopCode::TaskFailedToStart), _, _) => "the task failed to start".to_owned(),
+        (Some(StopCode::SpotInterruption), _, _) => "the Spot capacity was reclaimed".to_owned(),
+        (Some(StopCode::TerminationNotice), _, _) => "the task received a termination notice".to_owned(),
+        (Some(StopCode::UserInitiated), _, _) => "the task was stopped through the ECS API".to_owned(),
+        (Some(StopCode::ServiceSchedulerInitiated), _, _) => "the ECS service scheduler stopped the task".to_owned(),
+        (_, Some(_), Some(code)) => format!("container '{container}' exited with code {code}"),
+        (_, Some(_), None) => format!("container '{container}' stopped without an exit code"),
+        (_, None, _) => format!("container '{container}' is missing from the stopped task"),
+    };
+    // ECS's own words stay in the attempt's `stoppedReason`; the job's reason names only
+    // their error class, because ECS's text carries account ids, image URIs and subnet ids.
+    let error_class = observed
+        .stopped_reason
+        .as_deref()
+        .or(job_container.and_then(|c| c.reason.as_deref()))
+        .and_then(error_class);
+    let code = observed.stop_code.as_deref().unwrap_or("no stop code");
+    let reason = match error_class {
+        Some(class) => format!("{what} ({code}: {class})"),
+        None => format!("{what} ({code})"),
+    };
+    (JobStatus::Failed, Some(reason))
+}
+
+/// The error name an ECS message starts with ("CannotPullContainerError: pull image
+/// manifest …" → "CannotPullContainerError"), if it starts with one.
+fn error_class(message: &str) -> Option<&str> {
+    let name = message.split(|c: char| !c.is_ascii_alphanumeric()).next()?;
+    let is_class = ["Error", "Exception"]
+        .iter()
+        .any(|suffix| name.len() > suffix.len() && name.ends_with(suffix));
+    is_class.then_some(name)
+}
+
+/// When the task entered the state that gives `status`, from the event's cumulative
+/// timestamps, so that the same state always yields the same `updatedAt`.
+fn entered_at(observed: &TaskObservation, status: JobStatus) -> Option<DateTime<Utc>> {
+    let stamp = match status {
+        JobStatus::Submitted | JobStatus::Starting => observed.created_at,
+        JobStatus::Running => observed.started_at,
+        JobStatus::Stopping => observed.stopping_at.or(observed.execution_stopped_at),
+        JobStatus::Succeeded | JobStatus::Failed | JobStatus::Cancelled => observed.stopped_at,
+    };
+    stamp.or(observed.updated_at)
+}

@@ -1,0 +1,172 @@
+//! RFC 9457 problem documents, one small function per problem that carries more than its
+//! error's own message.
+
+use std::collections::BTreeMap;
+
+use lambda_http::http::StatusCode;
+use serde::{Deserialize, Serialize};
+
+use crate::app::ServiceError;
+use crate::domain::{Job, JobId};
+use crate::ports::StoreError;
+
+pub(super) const CONTENT_TYPE: &str = "application/problem+json";
+/// Problem `type` URIs are tag URIs (RFC 4151): stable identifiers that resolve nowhere.
+const TYPE_PREFIX: &str = "tag:job-tracker,2026:problem:";
+
+/// An RFC 9457 problem document.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub problem_type: String,
+    pub title: String,
+    pub status: u16,
+    pub detail: String,
+    #[serde(flatten)]
+    pub extensions: BTreeMap<String, serde_json::Value>,
+}
+
+impl Problem {
+    /// A problem of type `slug`; its status is set by [`super::ApiError::problem`].
+    pub(super) fn new(slug: &str, title: &str, detail: impl ToString) -> Self {
+        Self {
+            problem_type: format!("{TYPE_PREFIX}{slug}"),
+            title: title.to_owned(),
+            status: 0,
+            detail: detail.to_string(),
+            extensions: BTreeMap::new(),
+        }
+    }
+
+    fn with(mut self, member: &str, value: impl Serialize) -> Self {
+        self.extensions.insert(member.to_owned(), serde_json::json!(value));
+        self
+    }
+
+    pub(super) fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = status.as_u16();
+        self
+    }
+}
+
+pub(super) fn unauthenticated() -> Problem {
+    Problem::new(
+        "unauthenticated",
+        "Authentication required",
+        "Sign the request (IAM) or send a bearer token; no caller identity reached the service.",
+    )
+}
+
+pub(super) fn of_service(err: &ServiceError) -> Problem {
+    match err {
+        ServiceError::UnknownDefinition { definition, known } => unknown_definition(definition, known),
+        ServiceError::UndeclaredParameters {
+            definition,
+            undeclared,
+            declared,
+        } => undeclared_parameters(definition, undeclared, declared),
+        ServiceError::InvalidParameterValue { parameter } => invalid_parameter_value(parameter),
+        ServiceError::OverridesTooLarge { bytes, limit } => overrides_too_large(*bytes, *limit),
+        ServiceError::IdempotencyKeyReused => Problem::new(
+            "idempotency-key-reused",
+            "Idempotency-Key reused",
+            "This Idempotency-Key was already used with a different request body; use a new key for a new job.",
+        ),
+        ServiceError::JobNotFound => Problem::new(
+            "job-not-found",
+            "Job not found",
+            "No job with this id exists for the caller.",
+        ),
+        ServiceError::LaunchRefused { job } => launch_refused(job),
+        ServiceError::LaunchUnavailable { job_id, keyed, .. } => launch_unavailable(*job_id, *keyed),
+        ServiceError::Store(StoreError::Unavailable { .. }) => Problem::new(
+            "store-unavailable",
+            "Service temporarily unavailable",
+            "The job store did not answer. Retry later; with an Idempotency-Key, retrying is always safe.",
+        ),
+        ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Internal(_) => Problem::new(
+            "internal-error",
+            "Internal error",
+            "The service failed in a way it should not; the failure is logged. Retrying will not help.",
+        ),
+    }
+}
+
+fn unknown_definition(definition: &str, known: &[String]) -> Problem {
+    Problem::new(
+        "unknown-definition",
+        "Unknown job definition",
+        format!(
+            "There is no job definition {definition:?}; known definitions: {}.",
+            known.join(", ")
+        ),
+    )
+    .with("knownDefinitions", known)
+}
+
+fn undeclared_parameters(definition: &str, undeclared: &[String], declared: &[String]) -> Problem {
+    let accepted = if declared.is_empty() {
+        "no parameters".to_owned()
+    } else {
+        declared.join(", ")
+    };
+    Problem::new(
+        "undeclared-parameter",
+        "Undeclared parameter",
+        format!(
+            "Job definition {definition:?} does not declare {}; it accepts: {accepted}.",
+            undeclared.join(", ")
+        ),
+    )
+    .with("undeclaredParameters", undeclared)
+}
+
+fn invalid_parameter_value(parameter: &str) -> Problem {
+    Problem::new(
+        "invalid-parameter-value",
+        "Invalid parameter value",
+        format!(
+            "Parameter {parameter} contains a control character (NUL, line break or another C0/C1 \
+             character); values must be printable text."
+        ),
+    )
+    .with("parameter", parameter)
+}
+
+fn overrides_too_large(bytes: usize, limit: usize) -> Problem {
+    Problem::new(
+        "overrides-too-large",
+        "Parameters too large",
+        format!(
+            "The parameters would make ECS task overrides of {bytes} bytes; ECS accepts at most {limit}. \
+             Nothing was recorded or launched."
+        ),
+    )
+}
+
+fn launch_refused(job: &Job) -> Problem {
+    Problem::new(
+        "launch-refused",
+        "Job could not be started",
+        format!(
+            "The job was recorded as FAILED because ECS refused to run it: {}",
+            job.status_reason.as_deref().unwrap_or("no reason given")
+        ),
+    )
+    .with("jobId", job.id.to_string())
+}
+
+fn launch_unavailable(job_id: JobId, keyed: bool) -> Problem {
+    let detail = if keyed {
+        "The job is recorded but ECS did not confirm its task, which may still start. Retry the same request \
+         with the same Idempotency-Key: the job is started at most once."
+            .to_owned()
+    } else {
+        format!(
+            "The job is recorded but ECS did not confirm its task, which may still start: follow it at \
+             /jobs/{job_id} rather than submitting it again. Send an Idempotency-Key to make retries of a \
+             submission safe."
+        )
+    };
+    Problem::new("launch-unavailable", "Job not started yet", detail).with("jobId", job_id.to_string())
+}

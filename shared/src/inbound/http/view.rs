@@ -1,0 +1,118 @@
+//! The job representation and the responses that carry it. Field names are a public
+//! contract: added to, never renamed.
+
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, SecondsFormat, Utc};
+use lambda_http::http::header::{CONTENT_TYPE, LOCATION};
+use lambda_http::http::{HeaderValue, StatusCode};
+use lambda_http::{Body, Response};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Attempt, Job};
+
+pub(super) fn json_response(status: StatusCode, body: &impl Serialize, content_type: &'static str) -> Response<Body> {
+    let mut response = Response::new(Body::Text(
+        serde_json::to_string(body).unwrap_or_else(|_| "{}".to_owned()),
+    ));
+    *response.status_mut() = status;
+    response
+        .headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    response
+}
+
+/// `201 Created` with `Location`, or `200 OK`, with the job as body.
+pub fn job_response(status: StatusCode, job: &Job) -> Response<Body> {
+    let view = JobView::from(job);
+    let mut response = json_response(status, &view, "application/json");
+    if status == StatusCode::CREATED {
+        if let Ok(location) = HeaderValue::from_str(&view.links.self_link) {
+            response.headers_mut().insert(LOCATION, location);
+        }
+    }
+    response
+}
+
+/// A job as clients see it (`taskArn` and `exitCode` at the top are the current
+/// attempt's).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobView {
+    pub job_id: String,
+    pub definition: String,
+    pub status: String,
+    pub status_reason: Option<String>,
+    pub parameters: BTreeMap<String, String>,
+    pub created_at: String,
+    pub updated_at: String,
+    pub started_at: Option<String>,
+    pub stopped_at: Option<String>,
+    pub task_arn: Option<String>,
+    pub exit_code: Option<i32>,
+    pub attempts: Vec<AttemptView>,
+    pub links: Links,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct AttemptView {
+    pub attempt: u32,
+    pub task_arn: Option<String>,
+    pub task_status: Option<String>,
+    pub stop_code: Option<String>,
+    pub stopped_reason: Option<String>,
+    pub exit_code: Option<i32>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub stopped_at: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Links {
+    #[serde(rename = "self")]
+    pub self_link: String,
+}
+
+fn rfc3339(at: DateTime<Utc>) -> String {
+    at.to_rfc3339_opts(SecondsFormat::Millis, true)
+}
+
+impl From<&Attempt> for AttemptView {
+    fn from(a: &Attempt) -> Self {
+        Self {
+            attempt: a.number,
+            task_arn: a.task_arn.clone(),
+            task_status: a.task_status.map(|s| s.as_str().to_owned()),
+            stop_code: a.stop_code.clone(),
+            stopped_reason: a.stopped_reason.clone(),
+            exit_code: a.exit_code,
+            created_at: rfc3339(a.created_at),
+            started_at: a.started_at.map(rfc3339),
+            stopped_at: a.stopped_at.map(rfc3339),
+        }
+    }
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        let current = job.current_attempt();
+        Self {
+            job_id: job.id.to_string(),
+            definition: job.definition.clone(),
+            status: job.status.as_str().to_owned(),
+            status_reason: job.status_reason.clone(),
+            parameters: job.parameters.clone(),
+            created_at: rfc3339(job.created_at),
+            updated_at: rfc3339(job.updated_at),
+            started_at: job.started_at().map(rfc3339),
+            stopped_at: job.stopped_at().map(rfc3339),
+            task_arn: current.task_arn.clone(),
+            exit_code: current.exit_code,
+            attempts: job.attempts.iter().map(AttemptView::from).collect(),
+            links: Links {
+                self_link: format!("/jobs/{}", job.id),
+            },
+        }
+    }
+}
