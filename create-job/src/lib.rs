@@ -2,10 +2,25 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
+use shared::adapters::{dynamodb, ecs};
 use shared::app::JobService;
 use shared::domain::Job;
 use shared::inbound::http::{job_response, owner_of, parse_create_request, ApiError};
+use shared::infra::config::CreateJobConfig;
+use shared::infra::contract::FunctionContract;
 use shared::ports::{JobStore, TaskLauncher};
+
+/// What create-job reads and calls.
+pub const CONTRACT: FunctionContract = FunctionContract {
+    function: "create-job",
+    environment: &CreateJobConfig::VARIABLES,
+    operations: &[
+        dynamodb::PUT_ITEM,
+        dynamodb::GET_ITEM,
+        dynamodb::UPDATE_ITEM,
+        ecs::RUN_TASK,
+    ],
+};
 
 /// The handler, holding the service across invocations.
 pub struct CreateJob<S, L> {

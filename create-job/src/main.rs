@@ -1,4 +1,4 @@
-use create_job::CreateJob;
+use create_job::{CreateJob, CONTRACT};
 use lambda_http::{service_fn, Request};
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::ecs::EcsTaskLauncher;
@@ -6,18 +6,16 @@ use shared::app::JobService;
 use shared::infra::config::{CreateJobConfig, OrExitAtInit, ProcessEnvironment};
 use shared::infra::sdk::{self, dynamodb_client, ecs_client, CallBudget};
 
-/// The name init errors are reported under.
-const FUNCTION: &str = "create-job";
-
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_http::Error> {
     lambda_http::tracing::init_default_subscriber();
-    let config = CreateJobConfig::from_env(&ProcessEnvironment).or_exit_at_init(FUNCTION);
-    let sdk = sdk::load(&ProcessEnvironment).await.or_exit_at_init(FUNCTION);
+    let config = CreateJobConfig::from_env(&ProcessEnvironment).or_exit_at_init(CONTRACT.function);
+    let sdk = sdk::load(&ProcessEnvironment).await.or_exit_at_init(CONTRACT.function);
 
     let store = DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), config.table);
-    let launcher = EcsTaskLauncher::new(ecs_client(&sdk, CallBudget::ECS), &config.ecs).or_exit_at_init(FUNCTION);
+    let launcher =
+        EcsTaskLauncher::new(ecs_client(&sdk, CallBudget::ECS), &config.ecs).or_exit_at_init(CONTRACT.function);
     let handler = CreateJob::new(JobService::new(store, launcher, config.definitions));
 
     lambda_http::run(service_fn(|request: Request| async {

@@ -2,10 +2,20 @@
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, RequestExt, Response};
+use shared::adapters::dynamodb;
 use shared::app::{JobService, ServiceError};
 use shared::domain::Job;
 use shared::inbound::http::{job_response, owner_of, ApiError};
+use shared::infra::config::JOBS_TABLE;
+use shared::infra::contract::FunctionContract;
 use shared::ports::JobStore;
+
+/// What job-api reads and calls.
+pub const CONTRACT: FunctionContract = FunctionContract {
+    function: "job-api",
+    environment: &[JOBS_TABLE],
+    operations: &[dynamodb::GET_ITEM],
+};
 
 pub struct JobApi<S> {
     service: JobService<S>,

@@ -1,9 +1,19 @@
 //! ECS "Task State Change" events from EventBridge → job status.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use shared::adapters::dynamodb;
 use shared::app::{EventOutcome, JobService};
 use shared::inbound::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
+use shared::infra::config::JOBS_TABLE;
+use shared::infra::contract::FunctionContract;
 use shared::ports::{JobStore, StoreError};
+
+/// What job-events reads and calls.
+pub const CONTRACT: FunctionContract = FunctionContract {
+    function: "job-events",
+    environment: &[JOBS_TABLE],
+    operations: &[dynamodb::GET_ITEM, dynamodb::UPDATE_ITEM],
+};
 
 /// Why an event was not processed. Each is returned to Lambda, which retries the event
 /// and then keeps it in the dead-letter queue: nothing is lost, nothing is written.

@@ -1,19 +1,16 @@
-use job_events::JobEvents;
+use job_events::{JobEvents, CONTRACT};
 use lambda_runtime::{service_fn, LambdaEvent};
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::app::JobService;
 use shared::infra::config::{self, OrExitAtInit, ProcessEnvironment};
 use shared::infra::sdk::{self, dynamodb_client, CallBudget};
 
-/// The name init errors are reported under.
-const FUNCTION: &str = "job-events";
-
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let table = config::jobs_table(&ProcessEnvironment).or_exit_at_init(FUNCTION);
-    let sdk = sdk::load(&ProcessEnvironment).await.or_exit_at_init(FUNCTION);
+    let table = config::jobs_table(&ProcessEnvironment).or_exit_at_init(CONTRACT.function);
+    let sdk = sdk::load(&ProcessEnvironment).await.or_exit_at_init(CONTRACT.function);
 
     let store = DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), table);
     let handler = JobEvents::new(JobService::without_launcher(store));

@@ -4,6 +4,8 @@
 use aws_config::SdkConfig;
 use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
 use shared::adapters::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE};
+use shared::infra::config::JOBS_TABLE;
+use shared::infra::contract::FunctionContract;
 
 pub fn required_env(name: &str) -> String {
     std::env::var(name).unwrap_or_else(|_| {
@@ -65,21 +67,17 @@ pub const PROVIDED_BY_LAMBDA: [&str; 6] = [
     "AWS_ENDPOINT_URL_DYNAMODB",
 ];
 
-/// What `scripts/devenv` prints for the functions, from this process's environment,
-/// with the jobs table replaced by `table`: everything a function binary gets.
-pub fn function_environment(table: &str) -> Vec<(String, String)> {
-    const SERVICE_CONFIGURATION: [&str; 5] = [
-        "ECS_CLUSTER",
-        "ECS_SUBNETS",
-        "ECS_SECURITY_GROUPS",
-        "ECS_ASSIGN_PUBLIC_IP",
-        "JOB_DEFINITIONS",
-    ];
-    let mut environment: Vec<(String, String)> = PROVIDED_BY_LAMBDA
+/// The environment a function gets on AWS, here: what Lambda provides, plus exactly the
+/// configuration variables the function declares (valued as `scripts/devenv` prints
+/// them), with the jobs table replaced by `table`.
+pub fn function_environment(contract: &FunctionContract, table: &str) -> Vec<(String, String)> {
+    let declared = contract.environment.iter().map(|name| match *name {
+        JOBS_TABLE => (JOBS_TABLE.to_owned(), table.to_owned()),
+        name => (name.to_owned(), required_env(name)),
+    });
+    PROVIDED_BY_LAMBDA
         .into_iter()
-        .chain(SERVICE_CONFIGURATION)
         .map(|name| (name.to_owned(), required_env(name)))
-        .collect();
-    environment.push(("JOBS_TABLE".to_owned(), table.to_owned()));
-    environment
+        .chain(declared)
+        .collect()
 }

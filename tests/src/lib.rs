@@ -5,6 +5,7 @@
 pub mod api;
 pub mod binaries;
 pub mod conformance;
+pub mod contracts;
 pub mod emulators;
 pub mod events;
 pub mod http_client;

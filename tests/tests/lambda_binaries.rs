@@ -1,11 +1,15 @@
 //! The built `create-job`, `job-events` and `job-api` binaries, each under a Lambda
-//! Runtime API, with only the environment `scripts/devenv` prints: POST /jobs as an API
-//! Gateway event → ECS events as EventBridge delivers them → GET /jobs/{id}.
+//! Runtime API, with what Lambda provides plus exactly the configuration variables each
+//! declares (`CONTRACT`): POST /jobs as an API Gateway event → ECS events as EventBridge
+//! delivers them → GET /jobs/{id}; and each declared variable is needed.
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
+use shared::infra::config::ECS_ASSIGN_PUBLIC_IP;
+use shared::infra::contract::FunctionContract;
 use tests::api::{get_job_event, post_job_event, Caller, ALICE};
 use tests::binaries::{built, exit_code_and_stderr};
+use tests::contracts::FUNCTIONS;
 use tests::emulators::{fresh_table, function_environment, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -14,10 +18,14 @@ use tests::runtime_api::{Answer, FunctionProcess};
 async fn the_binaries_take_a_job_from_post_through_events_to_get() {
     let sdk = sdk_config().await;
     let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let environment = function_environment(&table);
-    let create = FunctionProcess::spawn(&built("create-job"), &environment).await;
-    let events = FunctionProcess::spawn(&built("job-events"), &environment).await;
-    let api = FunctionProcess::spawn(&built("job-api"), &environment).await;
+    // Each binary gets what Lambda provides plus exactly the variables it declares.
+    let spawn = |contract: FunctionContract| {
+        let environment = function_environment(&contract, &table);
+        async move { FunctionProcess::spawn(&built(contract.function), &environment).await }
+    };
+    let create = spawn(create_job::CONTRACT).await;
+    let events = spawn(job_events::CONTRACT).await;
+    let api = spawn(job_api::CONTRACT).await;
 
     let post = post_job_event(
         r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#,
@@ -79,20 +87,32 @@ async fn the_binaries_take_a_job_from_post_through_events_to_get() {
 }
 
 #[tokio::test]
-async fn a_missing_variable_stops_the_function_at_init_with_one_line_naming_it() {
-    let mut environment = function_environment("jobs");
-    environment.retain(|(name, _)| name != "JOB_DEFINITIONS");
-    let (code, stderr) = exit_code_and_stderr(
-        tokio::process::Command::new(built("create-job"))
-            .env_clear()
-            .envs(environment)
-            .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
-    )
-    .await;
-
-    assert_eq!(code, Some(1));
-    assert_eq!(
-        stderr.trim(),
-        "create-job: cannot start: configuration variable JOB_DEFINITIONS: is not set"
-    );
+async fn each_declared_variable_that_has_no_default_stops_its_function_at_init_when_missing() {
+    for contract in FUNCTIONS {
+        for variable in contract.environment {
+            let mut environment = function_environment(&contract, "jobs");
+            environment.retain(|(name, _)| name != variable);
+            let (code, stderr) = exit_code_and_stderr(
+                tokio::process::Command::new(built(contract.function))
+                    .env_clear()
+                    .envs(environment)
+                    .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
+            )
+            .await;
+            if *variable == ECS_ASSIGN_PUBLIC_IP {
+                // Optional (DISABLED by default): without it the function starts, and
+                // fails only to reach the Runtime API this test does not run.
+                assert!(!stderr.contains("cannot start"), "{}: {stderr}", contract.function);
+                continue;
+            }
+            assert_eq!(code, Some(1), "{} without {variable}", contract.function);
+            assert_eq!(
+                stderr.trim(),
+                format!(
+                    "{}: cannot start: configuration variable {variable}: is not set",
+                    contract.function
+                )
+            );
+        }
+    }
 }

@@ -20,6 +20,11 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{Attempt, Attempts, EcsTaskStatus, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard};
 use crate::ports::{Created, JobStore, StoreError, Updated};
 
+/// The operations this adapter calls, as IAM actions.
+pub const GET_ITEM: &str = "dynamodb:GetItem";
+pub const PUT_ITEM: &str = "dynamodb:PutItem";
+pub const UPDATE_ITEM: &str = "dynamodb:UpdateItem";
+
 /// The table's only key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "jobId";
 

@@ -16,6 +16,9 @@ use aws_sdk_ecs::Client;
 use crate::infra::config::{ConfigError, EcsConfig};
 use crate::ports::{Cause, LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 
+/// The operation this adapter calls, as an IAM action.
+pub const RUN_TASK: &str = "ecs:RunTask";
+
 /// Tag keys put on every task, so that tasks can be traced back to jobs in the console
 /// and in Cost Explorer.
 pub const JOB_ID_TAG: &str = "job-tracker:job-id";

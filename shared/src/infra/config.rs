@@ -65,6 +65,14 @@ impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<String
     }
 }
 
+/// The service's configuration variables (DESIGN.md §5); each function reads some of them.
+pub const JOBS_TABLE: &str = "JOBS_TABLE";
+pub const ECS_CLUSTER: &str = "ECS_CLUSTER";
+pub const ECS_SUBNETS: &str = "ECS_SUBNETS";
+pub const ECS_SECURITY_GROUPS: &str = "ECS_SECURITY_GROUPS";
+pub const ECS_ASSIGN_PUBLIC_IP: &str = "ECS_ASSIGN_PUBLIC_IP";
+pub const JOB_DEFINITIONS: &str = "JOB_DEFINITIONS";
+
 fn required(env: &impl Environment, variable: &'static str) -> Result<String, ConfigError> {
     match env.var(variable) {
         Some(value) if !value.trim().is_empty() => Ok(value.trim().to_owned()),
@@ -88,7 +96,7 @@ fn id_list(env: &impl Environment, variable: &'static str) -> Result<Vec<String>
 
 /// `JOBS_TABLE`: every function needs it.
 pub fn jobs_table(env: &impl Environment) -> Result<String, ConfigError> {
-    required(env, "JOBS_TABLE")
+    required(env, JOBS_TABLE)
 }
 
 /// How create-job runs tasks: the cluster and the awsvpc network of every job.
@@ -101,21 +109,24 @@ pub struct EcsConfig {
 }
 
 impl EcsConfig {
+    /// Every variable [`Self::from_env`] reads.
+    pub const VARIABLES: [&'static str; 4] = [ECS_CLUSTER, ECS_SUBNETS, ECS_SECURITY_GROUPS, ECS_ASSIGN_PUBLIC_IP];
+
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
-        let assign_public_ip = match env.var("ECS_ASSIGN_PUBLIC_IP").as_deref().map(str::trim) {
+        let assign_public_ip = match env.var(ECS_ASSIGN_PUBLIC_IP).as_deref().map(str::trim) {
             None | Some("") | Some("DISABLED") => false,
             Some("ENABLED") => true,
             Some(other) => {
                 return Err(ConfigError::new(
-                    "ECS_ASSIGN_PUBLIC_IP",
+                    ECS_ASSIGN_PUBLIC_IP,
                     format!("must be ENABLED or DISABLED, not {other:?}"),
                 ))
             }
         };
         Ok(Self {
-            cluster: required(env, "ECS_CLUSTER")?,
-            subnets: id_list(env, "ECS_SUBNETS")?,
-            security_groups: id_list(env, "ECS_SECURITY_GROUPS")?,
+            cluster: required(env, ECS_CLUSTER)?,
+            subnets: id_list(env, ECS_SUBNETS)?,
+            security_groups: id_list(env, ECS_SECURITY_GROUPS)?,
             assign_public_ip,
         })
     }
@@ -130,6 +141,16 @@ pub struct CreateJobConfig {
 }
 
 impl CreateJobConfig {
+    /// Every variable [`Self::from_env`] reads.
+    pub const VARIABLES: [&'static str; 6] = [
+        JOBS_TABLE,
+        ECS_CLUSTER,
+        ECS_SUBNETS,
+        ECS_SECURITY_GROUPS,
+        ECS_ASSIGN_PUBLIC_IP,
+        JOB_DEFINITIONS,
+    ];
+
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
         Ok(Self {
             table: jobs_table(env)?,
@@ -151,7 +172,7 @@ struct DefinitionEntry {
 
 /// `JOB_DEFINITIONS`: the job definitions clients may run, and the parameters each declares.
 pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigError> {
-    const VARIABLE: &str = "JOB_DEFINITIONS";
+    const VARIABLE: &str = JOB_DEFINITIONS;
     let raw = required(env, VARIABLE)?;
     let entries: BTreeMap<String, DefinitionEntry> = serde_json::from_str(&raw)
         .map_err(|e| ConfigError::new(VARIABLE, format!("is not valid JSON of the documented shape: {e}")))?;
@@ -184,6 +205,34 @@ mod tests {
 
     const DEFINITIONS: &str =
         r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE"]}}"#;
+
+    /// An environment that records every variable asked for.
+    #[derive(Default)]
+    struct Recording(std::cell::RefCell<BTreeSet<String>>, HashMap<String, String>);
+
+    impl Environment for Recording {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0.borrow_mut().insert(name.to_owned());
+            self.1.get(name).cloned()
+        }
+    }
+
+    #[test]
+    fn the_declared_variables_are_exactly_those_read() {
+        let recording = Recording(
+            Default::default(),
+            env(&[
+                (JOBS_TABLE, "jobs"),
+                (ECS_CLUSTER, "jobs"),
+                (ECS_SUBNETS, "subnet-a"),
+                (ECS_SECURITY_GROUPS, "sg-1"),
+                (JOB_DEFINITIONS, DEFINITIONS),
+            ]),
+        );
+        CreateJobConfig::from_env(&recording).unwrap();
+        let declared: BTreeSet<String> = CreateJobConfig::VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        assert_eq!(*recording.0.borrow(), declared);
+    }
 
     #[test]
     fn ecs_config_reads_lists_and_defaults_public_ip_to_disabled() {

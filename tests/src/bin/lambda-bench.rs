@@ -15,6 +15,7 @@ use shared::app::{JobRequest, JobService};
 use shared::domain::{Owner, StartedBy};
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use tests::api::{get_job_event, post_job_event, ALICE};
+use tests::contracts::FUNCTIONS;
 use tests::emulators::{fresh_table, function_environment, sdk_config};
 use tests::events::{sequence, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -101,7 +102,6 @@ async fn main() {
 
     let sdk = sdk_config().await;
     let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
-    let environment = function_environment(&table);
 
     // Jobs for job-events and job-api to work on, created through the real adapters.
     let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), &table);
@@ -167,6 +167,13 @@ async fn main() {
     for (name, workload) in &functions {
         let binary = bin_dir.join(name);
         let size = std::fs::metadata(&binary).map(|m| m.len() / 1024).unwrap_or(0);
+        // Each function gets exactly its declared environment; the hello-world floor
+        // gets create-job's, the largest.
+        let contract = FUNCTIONS
+            .iter()
+            .find(|c| c.function == *name)
+            .unwrap_or(&create_job::CONTRACT);
+        let environment = function_environment(contract, &table);
         let m = measure(&binary, &environment, workload, cold, warm).await;
         let cold_median = median(m.cold_start_ms.clone());
         let hello = *hello_cold.get_or_insert(cold_median);

@@ -1,0 +1,62 @@
+//! The functions' declared contracts, and an SDK interceptor that records the operations
+//! a client actually calls, so that tests can hold each function to its declaration.
+
+use std::sync::{Arc, Mutex};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeSerializationInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use shared::infra::contract::FunctionContract;
+
+/// Every function of the service, as each declares itself.
+pub const FUNCTIONS: [FunctionContract; 3] = [create_job::CONTRACT, job_events::CONTRACT, job_api::CONTRACT];
+
+/// Records `service:Operation` of every call made through the clients it is installed
+/// in, as the IAM action that authorizes it.
+#[derive(Debug, Clone, Default)]
+pub struct OperationRecorder {
+    calls: Arc<Mutex<Vec<String>>>,
+}
+
+impl OperationRecorder {
+    /// The operations called so far, sorted and without repeats.
+    pub fn operations(&self) -> Vec<String> {
+        let mut calls = self
+            .calls
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
+        calls.sort();
+        calls.dedup();
+        calls
+    }
+}
+
+impl Intercept for OperationRecorder {
+    fn name(&self) -> &'static str {
+        "OperationRecorder"
+    }
+
+    // Not `read_before_execution`: a client's interceptors see that before the
+    // operation's own configuration (its name) is in the bag.
+    fn read_before_serialization(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        config: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(metadata) = config.load::<Metadata>() {
+            // The SDK names services as their signing names do ("DynamoDB", "ECS"); IAM
+            // prefixes are lower case.
+            let action = format!("{}:{}", metadata.service().to_ascii_lowercase(), metadata.name());
+            self.calls
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .push(action);
+        }
+        Ok(())
+    }
+}

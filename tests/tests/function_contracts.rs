@@ -1,0 +1,109 @@
+//! Each function calls only the AWS operations it declares (`CONTRACT.operations`, which
+//! Terraform's IAM policies are checked against): the three handlers, each with its own
+//! SDK clients and a recorder of the operations those clients call, take jobs through
+//! every path of their code against DynamoDB Local and moto.
+
+use serde_json::{json, Value};
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::adapters::ecs::EcsTaskLauncher;
+use shared::app::JobService;
+use shared::domain::{JobId, StartedBy};
+use shared::infra::config::{EcsConfig, ProcessEnvironment};
+use shared::infra::contract::FunctionContract;
+use shared::infra::sdk::{dynamodb_config, ecs_config, CallBudget};
+use tests::api::{get_job, post_job, ALICE};
+use tests::contracts::OperationRecorder;
+use tests::emulators::{fresh_table, required_env, sdk_config};
+use tests::events::{sequence, shuffled_with_duplicates, Task};
+use tests::world::definitions;
+
+const REPORT: &str = r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#;
+
+fn assert_calls_only_what_it_declares(contract: &FunctionContract, recorder: &OperationRecorder) -> Vec<String> {
+    let called = recorder.operations();
+    let undeclared: Vec<&String> = called
+        .iter()
+        .filter(|op| !contract.operations.contains(&op.as_str()))
+        .collect();
+    assert!(
+        undeclared.is_empty(),
+        "{} called {undeclared:?}, which its CONTRACT does not declare",
+        contract.function
+    );
+    called
+}
+
+#[tokio::test]
+async fn each_function_calls_only_the_operations_it_declares() {
+    let sdk = sdk_config().await;
+    let table = fresh_table(&aws_sdk_dynamodb::Client::new(&sdk)).await;
+    let store = |recorder: &OperationRecorder| {
+        let config = dynamodb_config(&sdk, CallBudget::DYNAMODB)
+            .interceptor(recorder.clone())
+            .build();
+        DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(config), &table)
+    };
+    let (create_calls, events_calls, api_calls) = (
+        OperationRecorder::default(),
+        OperationRecorder::default(),
+        OperationRecorder::default(),
+    );
+    let ecs = EcsConfig::from_env(&ProcessEnvironment).expect("scripts/devenv sets the ECS variables");
+    let ecs_client = aws_sdk_ecs::Client::from_conf(
+        ecs_config(&sdk, CallBudget::ECS)
+            .interceptor(create_calls.clone())
+            .build(),
+    );
+    let launcher = EcsTaskLauncher::new(ecs_client, &ecs).expect("launcher");
+    let mut json: Value = serde_json::from_str(&required_env("JOB_DEFINITIONS")).expect("JOB_DEFINITIONS is JSON");
+    json["ghost"] = json!({"taskDefinition": "no-such-family", "container": "app"});
+    let create = create_job::CreateJob::new(JobService::new(
+        store(&create_calls),
+        launcher,
+        definitions(&json.to_string()),
+    ));
+    let events = job_events::JobEvents::new(JobService::without_launcher(store(&events_calls)));
+    let api = job_api::JobApi::new(JobService::without_launcher(store(&api_calls)));
+
+    // create-job: a new job, a keyed replay, a refused launch.
+    let key = format!("contract-{}", uuid::Uuid::new_v4());
+    let created = create.handle(post_job(REPORT, ALICE, Some(&key))).await;
+    assert_eq!(created.status(), 201);
+    assert_eq!(create.handle(post_job(REPORT, ALICE, Some(&key))).await.status(), 201);
+    let ghost = create.handle(post_job(r#"{"definition": "ghost"}"#, ALICE, None)).await;
+    assert_eq!(ghost.status(), 502);
+    let job: Value = serde_json::from_slice(created.body().as_ref()).expect("job");
+    let id = job["jobId"].as_str().expect("jobId");
+
+    // job-events: the task's events, shuffled and duplicated.
+    let started_by = StartedBy {
+        job_id: JobId::parse(id).expect("job id"),
+        attempt: 1,
+    }
+    .to_string();
+    let task = Task {
+        task_arn: job["taskArn"].as_str().expect("taskArn"),
+        cluster_arn: "arn:aws:ecs:us-east-1:123456789012:cluster/jobs",
+        started_by: Some(&started_by),
+        container: "app",
+    };
+    for event in shuffled_with_duplicates(&sequence("success", &task), 3) {
+        events.handle(event).await.expect("event accepted");
+    }
+
+    // job-api: the finished job.
+    let read = api.handle(get_job(id, ALICE)).await;
+    assert_eq!(read.status(), 200);
+
+    let called = assert_calls_only_what_it_declares(&create_job::CONTRACT, &create_calls);
+    for needed in ["dynamodb:PutItem", "dynamodb:UpdateItem", "ecs:RunTask"] {
+        assert!(
+            called.iter().any(|op| op == needed),
+            "create-job never called {needed}: {called:?}"
+        );
+    }
+    let called = assert_calls_only_what_it_declares(&job_events::CONTRACT, &events_calls);
+    assert_eq!(called, job_events::CONTRACT.operations, "job-events");
+    let called = assert_calls_only_what_it_declares(&job_api::CONTRACT, &api_calls);
+    assert_eq!(called, job_api::CONTRACT.operations, "job-api");
+}
