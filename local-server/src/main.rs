@@ -150,7 +150,10 @@ fn banner(url: &str, local: &LocalDefinitions, args: &Args) {
     }
     println!();
     println!("Try it:");
-    println!("  curl -s -X POST {url}/jobs -H 'content-type: application/json' -d '{{\"definition\": \"report\", \"parameters\": {{\"REPORT_DATE\": \"2026-11-01\"}}}}'");
+    println!(
+        "  curl -s -X POST {url}/jobs -H 'content-type: application/json' \\\n    \
+         -d '{{\"definition\": \"report\", \"parameters\": {{\"REPORT_DATE\": \"2026-11-01\"}}}}'"
+    );
     println!("  curl -s {url}/jobs/<jobId>");
     println!("Ctrl-C stops the server and any running job.");
 }

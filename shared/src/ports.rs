@@ -1,8 +1,9 @@
 //! The two things the service needs from the outside world, in domain terms only.
 //!
 //! Adapters: [`crate::adapters::dynamodb`] and [`crate::adapters::ecs`] in production,
-//! [`crate::adapters::memory`] and `crate::testing::launcher` on one machine. Conditional-write failures are outcomes here, not errors: under at-least-once
-//! delivery they are normal, and only the adapter knows how its engine reports them.
+//! [`crate::adapters::memory`] and `crate::testing::launcher` on one machine.
+//! Conditional-write failures are outcomes here, not errors: under at-least-once delivery
+//! they are normal, and only the adapter knows how its engine reports them.
 
 use std::future::Future;
 

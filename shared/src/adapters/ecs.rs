@@ -101,12 +101,23 @@ impl TaskLauncher for EcsTaskLauncher {
             Answer::Started(task_arn) => Ok(Launched::Started { task_arn }),
             Answer::Refused(refusal, raw) => {
                 // ECS's words (with account ids, role ARNs, subnet ids) for the operator only.
-                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, %refusal, ecs_said = raw, "ECS refused the task");
+                tracing::warn!(
+                    job_id = %started_by.job_id,
+                    attempt = started_by.attempt,
+                    %refusal,
+                    ecs_said = raw,
+                    "ECS refused the task"
+                );
                 Ok(Launched::Refused(refusal))
             }
             Answer::Unknown(cause) => {
                 let ecs_said = DisplayErrorContext(&*cause).to_string();
-                tracing::warn!(job_id = %started_by.job_id, attempt = started_by.attempt, ecs_said, "RunTask outcome unknown");
+                tracing::warn!(
+                    job_id = %started_by.job_id,
+                    attempt = started_by.attempt,
+                    ecs_said,
+                    "RunTask outcome unknown"
+                );
                 Err(LaunchError::new(cause))
             }
         }
@@ -314,7 +325,10 @@ mod tests {
             (
                 RunTaskError::ClientException(
                     ClientException::builder()
-                        .message("Unable to assume the service linked role. Please verify that the ECS service linked role exists.")
+                        .message(
+                            "Unable to assume the service linked role. \
+                             Please verify that the ECS service linked role exists.",
+                        )
                         .build(),
                 ),
                 LaunchRefusal::ServiceLinkedRole,
@@ -326,7 +340,10 @@ mod tests {
             (
                 RunTaskError::InvalidParameterException(
                     InvalidParameterException::builder()
-                        .message("Error retrieving subnet information for [subnet-0abc]: The subnet ID 'subnet-0abc' does not exist")
+                        .message(
+                            "Error retrieving subnet information for [subnet-0abc]: \
+                             The subnet ID 'subnet-0abc' does not exist",
+                        )
                         .build(),
                 ),
                 LaunchRefusal::InvalidNetwork,
@@ -344,7 +361,8 @@ mod tests {
     fn denials_name_their_category_without_ecs_words() {
         let cases = [
             (
-                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: iam:PassRole on resource: arn:aws:iam::111122223333:role/job",
+                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: \
+                 iam:PassRole on resource: arn:aws:iam::111122223333:role/job",
                 LaunchRefusal::CannotPassRole,
             ),
             (

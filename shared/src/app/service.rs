@@ -182,7 +182,11 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
         let launched = match self.launcher.launch(task).await {
             Ok(launched) => launched,
             Err(source) => {
-                tracing::warn!(job_id = %job.id, error = with_causes(&source), "launch outcome unknown; the job stays SUBMITTED");
+                tracing::warn!(
+                    job_id = %job.id,
+                    error = with_causes(&source),
+                    "launch outcome unknown; the job stays SUBMITTED"
+                );
                 return Err(ServiceError::LaunchUnavailable {
                     job_id: job.id,
                     keyed: job.idempotency_key.is_some(),
@@ -219,7 +223,11 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
             // The task runs and its events will record its ARN: the client gets its job,
             // not an error that hides a running task.
             Err(err) if task_started => {
-                tracing::warn!(job_id = %job.id, error = with_causes(&err), "task started but not recorded; its events will record it");
+                tracing::warn!(
+                    job_id = %job.id,
+                    error = with_causes(&err),
+                    "task started but not recorded; its events will record it"
+                );
                 job.apply(&update);
                 Ok(job)
             }

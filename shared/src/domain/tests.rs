@@ -264,7 +264,8 @@ fn terminal_jobs_never_change() {
 fn the_job_reason_names_ecs_error_classes_but_never_quotes_ecs() {
     let mut t = timeline(&[CONTAINER]);
     t.failed_to_start(
-        "ResourceInitializationError: unable to pull secrets or registry auth: arn:aws:secretsmanager:us-east-1:111122223333:secret:db",
+        "ResourceInitializationError: unable to pull secrets or registry auth: \
+         arn:aws:secretsmanager:us-east-1:111122223333:secret:db",
     );
     let reason = apply_one(&launched_job(), &stopped(t)).status_reason.unwrap();
     assert_eq!(
@@ -595,7 +596,10 @@ proptest! {
     }
 
     #[test]
-    fn any_order_of_a_partial_sequence_agrees_on_what_clients_see((in_order, delivered, launched_first) in any_delivery(), cut in 1..9usize) {
+    fn any_order_of_a_partial_sequence_agrees_on_what_clients_see(
+        (in_order, delivered, launched_first) in any_delivery(),
+        cut in 1..9usize,
+    ) {
         // A task still running: the job status, its reason, task ARN and timeline are
         // those of the newest event, whatever the delivery order.
         let cut = cut.min(in_order.len());

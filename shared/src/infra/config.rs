@@ -1,4 +1,5 @@
-//! Typed configuration, read once at cold start from the environment (DESIGN.md §5).
+//! Typed configuration, read once at cold start from the environment (the variables are
+//! listed in the README's Configuration section).
 //!
 //! Every function loads only what it uses, and a missing or malformed variable is one
 //! [`ConfigError`] naming it, so a misconfigured deployment fails at init with one clear
@@ -65,7 +66,7 @@ impl<S: std::hash::BuildHasher> Environment for std::collections::HashMap<String
     }
 }
 
-/// The service's configuration variables (DESIGN.md §5); each function reads some of them.
+/// The service's configuration variables; each function reads some of them.
 pub const JOBS_TABLE: &str = "JOBS_TABLE";
 pub const ECS_CLUSTER: &str = "ECS_CLUSTER";
 pub const ECS_SUBNETS: &str = "ECS_SUBNETS";

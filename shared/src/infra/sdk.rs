@@ -21,7 +21,7 @@ const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 /// credentials, `AWS_ENDPOINT_URL[_SERVICE]`) with an HTTPS client on rustls and ring,
 /// trusting the Amazon Trust Services roots, plus the PEM bundle `AWS_CA_BUNDLE` names.
 ///
-/// Two choices keep cold starts and zips small (DESIGN.md §7): ring instead of the
+/// Two choices keep cold starts short and zips under Lambda's 3 MB bar: ring instead of the
 /// SDK's default aws-lc (the same TLS 1.2/1.3, 0.75 MB less code), and a trust
 /// store of five compiled-in roots instead of the operating system's (which means
 /// reading and parsing some 150 certificates, most of a function's init time).

@@ -91,7 +91,8 @@ fn malformed(err: &serde_json::Error) -> String {
         Category::Syntax | Category::Io => format!("not valid JSON (line {line}, column {column})"),
         Category::Eof => "the JSON ends early".to_owned(),
         Category::Data => format!(
-            "expected {{\"definition\": string, \"parameters\": {{string: string}}}} and no other fields (line {line}, column {column})"
+            "expected {{\"definition\": string, \"parameters\": {{string: string}}}} and no other fields \
+             (line {line}, column {column})"
         ),
     }
 }
