@@ -85,7 +85,8 @@ impl From<EventError> for lambda_runtime::Diagnostic {
         let error_type = match &err {
             EventError::Unparseable(_) => "JobEvents.Unparseable",
             EventError::UnexpectedKind { .. } => "JobEvents.UnexpectedKind",
-            EventError::Store(_) => "JobEvents.StoreUnavailable",
+            EventError::Store(StoreError::Unavailable { .. }) => "JobEvents.StoreUnavailable",
+            EventError::Store(StoreError::Invalid { .. }) => "JobEvents.StoredJobInvalid",
         };
         Self {
             error_type: error_type.to_owned(),

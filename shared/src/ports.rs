@@ -55,7 +55,12 @@ pub enum StoreError {
     /// What the store holds is not a job this service wrote, or a job cannot be written:
     /// a defect, not a passing condition.
     #[error("job {job_id}: {problem}")]
-    Invalid { job_id: String, problem: String },
+    Invalid {
+        job_id: String,
+        problem: &'static str,
+        #[source]
+        source: Option<Cause>,
+    },
 }
 
 /// Where jobs live. Every write is conditional, so that concurrent and repeated callers

@@ -330,6 +330,22 @@ pub async fn a_cancelled_job_is_never_reopened<S: JobStore>(store: Arc<S>) {
     assert_eq!(stored(&*store, job.id).await, job);
 }
 
+pub async fn a_refused_launch_is_never_reopened_by_a_stopped_event<S: JobStore>(store: Arc<S>) {
+    let job = new_job();
+    store.create(&job).await.expect("create");
+    let refused = job.launch_refused("no capacity".into(), at(1));
+    assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
+    let failed = stored(&*store, job.id).await;
+    // A STOPPED event decided as if the job had been waiting for its task.
+    let (_, with_exit_code) = two_stopped_events();
+    let update = event_update(&job, &with_exit_code);
+    assert_eq!(
+        store.update(job.id, &update).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, job.id).await, failed);
+}
+
 pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: JobStore>(store: Arc<S>) {
     let first_attempt = new_job();
     let mut job = first_attempt.clone();
@@ -364,6 +380,7 @@ macro_rules! store_conformance_tests {
             before_the_launch_is_recorded_the_first_task_wins,
             a_newer_stopped_event_of_the_same_task_replaces_the_verdict,
             a_cancelled_job_is_never_reopened,
+            a_refused_launch_is_never_reopened_by_a_stopped_event,
             a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt,
         );
     };

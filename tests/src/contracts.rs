@@ -10,6 +10,7 @@ use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use aws_smithy_types::config_bag::ConfigBag;
 use shared::infra::contract::FunctionContract;
+use shared::infra::sync::lock;
 
 /// Every function of the service, as each declares itself.
 pub const FUNCTIONS: [FunctionContract; 3] = [create_job::CONTRACT, job_events::CONTRACT, job_api::CONTRACT];
@@ -24,11 +25,7 @@ pub struct OperationRecorder {
 impl OperationRecorder {
     /// The operations called so far, sorted and without repeats.
     pub fn operations(&self) -> Vec<String> {
-        let mut calls = self
-            .calls
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        let mut calls = lock(&self.calls).clone();
         calls.sort();
         calls.dedup();
         calls
@@ -52,10 +49,7 @@ impl Intercept for OperationRecorder {
             // The SDK names services as their signing names do ("DynamoDB", "ECS"); IAM
             // prefixes are lower case.
             let action = format!("{}:{}", metadata.service().to_ascii_lowercase(), metadata.name());
-            self.calls
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner)
-                .push(action);
+            lock(&self.calls).push(action);
         }
         Ok(())
     }

@@ -56,9 +56,7 @@ struct State {
     next_id: AtomicU64,
 }
 
-fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-}
+use shared::infra::sync::lock;
 
 /// One Runtime API endpoint on 127.0.0.1, serving one function process.
 pub struct RuntimeApi {

@@ -77,7 +77,7 @@ async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again(
         problem["detail"]
             .as_str()
             .expect("detail")
-            .ends_with("no capacity in the chosen subnets"),
+            .ends_with("ECS refused to run the task: no capacity in the chosen subnets."),
         "{problem}"
     );
     assert_eq!(json_body(&replay), json_body(&first));

@@ -17,8 +17,10 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::domain::{Attempt, Attempts, EcsTaskStatus, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard};
-use crate::ports::{Created, JobStore, StoreError, Updated};
+use crate::domain::{
+    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard,
+};
+use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 
 /// The operations this adapter calls, as IAM actions.
 pub const GET_ITEM: &str = "dynamodb:GetItem";
@@ -58,17 +60,18 @@ where
     }
 }
 
-fn invalid(job_id: impl ToString, problem: impl std::fmt::Display) -> StoreError {
+fn invalid(job_id: impl ToString, problem: &'static str, source: Option<Cause>) -> StoreError {
     StoreError::Invalid {
         job_id: job_id.to_string(),
-        problem: problem.to_string(),
+        problem,
+        source,
     }
 }
 
 impl JobStore for DynamoJobStore {
     async fn create(&self, job: &Job) -> Result<Created, StoreError> {
         let item = serde_dynamo::to_item(JobItem::from(job))
-            .map_err(|e| invalid(job.id, format!("cannot be encoded: {e}")))?;
+            .map_err(|e| invalid(job.id, "cannot be encoded", Some(e.into())))?;
         let result = self
             .client
             .put_item()
@@ -91,7 +94,7 @@ impl JobStore for DynamoJobStore {
                     Some(item) => Some(decode(item, &job.id.to_string())?),
                     None => self.get(job.id).await?,
                 };
-                let existing = existing.ok_or_else(|| invalid(job.id, "exists and vanished"))?;
+                let existing = existing.ok_or_else(|| invalid(job.id, "exists and vanished", None))?;
                 Ok(Created::AlreadyExists(Box::new(existing)))
             }
             Err(err) => Err(unavailable("PutItem", err)),
@@ -118,7 +121,7 @@ impl JobStore for DynamoJobStore {
             .attempt
             .number
             .checked_sub(1)
-            .ok_or_else(|| invalid(id, "attempt numbers start at 1"))?;
+            .ok_or_else(|| invalid(id, "attempt numbers start at 1", None))?;
         let attempt = format!("attempts[{index}]");
         // Every update is for the current attempt: the list ends at it.
         let mut condition = "size(attempts) = :attemptCount".to_owned();
@@ -210,12 +213,13 @@ fn timestamp(at: DateTime<Utc>) -> String {
 }
 
 fn encode(id: JobId, attempt: &AttemptItem) -> Result<AttributeValue, StoreError> {
-    serde_dynamo::to_attribute_value(attempt).map_err(|e| invalid(id, format!("attempt cannot be encoded: {e}")))
+    serde_dynamo::to_attribute_value(attempt).map_err(|e| invalid(id, "attempt cannot be encoded", Some(e.into())))
 }
 
 fn decode(item: HashMap<String, AttributeValue>, id: &str) -> Result<Job, StoreError> {
-    let item: JobItem = serde_dynamo::from_item(item).map_err(|e| invalid(id, format!("cannot be decoded: {e}")))?;
-    item.try_into().map_err(|problem: String| invalid(id, problem))
+    let item: JobItem = serde_dynamo::from_item(item).map_err(|e| invalid(id, "cannot be decoded", Some(e.into())))?;
+    item.try_into()
+        .map_err(|e: InvalidJobItem| invalid(id, "is not a valid job", Some(e.into())))
 }
 
 /// The stored shape of a job. Separate from the domain type so that the domain never
@@ -316,12 +320,23 @@ impl From<&Job> for JobItem {
     }
 }
 
-impl TryFrom<JobItem> for Job {
-    type Error = String;
+/// Why a stored item is not a job.
+#[derive(Debug, thiserror::Error)]
+enum InvalidJobItem {
+    #[error("jobId is not a job id")]
+    JobId,
+    #[error("owner is empty")]
+    Owner,
+    #[error(transparent)]
+    Attempts(#[from] InvalidAttempts),
+}
 
-    fn try_from(item: JobItem) -> Result<Self, String> {
-        let id = JobId::parse(&item.job_id).ok_or("jobId is not a job id")?;
-        let owner = Owner::new(item.owner).ok_or("owner is empty")?;
+impl TryFrom<JobItem> for Job {
+    type Error = InvalidJobItem;
+
+    fn try_from(item: JobItem) -> Result<Self, InvalidJobItem> {
+        let id = JobId::parse(&item.job_id).ok_or(InvalidJobItem::JobId)?;
+        let owner = Owner::new(item.owner).ok_or(InvalidJobItem::Owner)?;
         let attempts = Attempts::from_recorded(item.attempts.into_iter().map(Attempt::from).collect())?;
         Ok(Self {
             id,

@@ -138,10 +138,8 @@ fn classify_output(output: &RunTaskOutput) -> Answer {
         return Answer::Started(arn.to_owned());
     }
     let Some(first) = output.failures().first() else {
-        return Answer::Refused(
-            LaunchRefusal::NotPlaced,
-            "RunTask returned neither a task nor a failure".to_owned(),
-        );
+        // Not an answer ECS documents: whether a task started cannot be told.
+        return Answer::Unknown("RunTask returned neither a task nor a failure".into());
     };
     let raw: Vec<String> = output
         .failures()
@@ -178,17 +176,22 @@ fn classify_error(err: SdkError<RunTaskError>) -> Answer {
     let refusal = match failure.into_err() {
         // The token was used before for this attempt: the task it names is the attempt's.
         RunTaskError::ConflictException(e) if !e.resource_ids().is_empty() => {
-            return Answer::Started(e.resource_ids()[0].clone())
+            return Answer::Started(e.resource_ids().first().cloned().unwrap_or_default())
         }
-        RunTaskError::AccessDeniedException(e) => refusal_for_denial(&message(e.message())),
+        RunTaskError::AccessDeniedException(e) if message(e.message()).contains("passrole") => {
+            LaunchRefusal::CannotPassRole
+        }
+        RunTaskError::AccessDeniedException(_) => LaunchRefusal::AccessDenied,
         RunTaskError::ClientException(e) => {
             let message = message(e.message());
             if message.contains("service linked role") || message.contains("service-linked role") {
                 LaunchRefusal::ServiceLinkedRole
-            } else if message.contains("taskdefinition") || message.contains("task definition") {
+            } else if names_a_missing_task_definition(&message) {
                 LaunchRefusal::TaskDefinitionNotFound
+            } else if message.contains("passrole") {
+                LaunchRefusal::CannotPassRole
             } else {
-                refusal_for_denial(&message)
+                LaunchRefusal::InvalidRequest
             }
         }
         RunTaskError::ClusterNotFoundException(_) => LaunchRefusal::ClusterNotFound,
@@ -199,7 +202,7 @@ fn classify_error(err: SdkError<RunTaskError>) -> Answer {
                 .any(|word| message.contains(word))
             {
                 LaunchRefusal::InvalidNetwork
-            } else if message.contains("task definition") || message.contains("taskdefinition") {
+            } else if names_a_missing_task_definition(&message) {
                 LaunchRefusal::TaskDefinitionNotFound
             } else {
                 LaunchRefusal::InvalidRequest
@@ -216,16 +219,12 @@ fn classify_error(err: SdkError<RunTaskError>) -> Answer {
     Answer::Refused(refusal, raw)
 }
 
-/// An access problem: `iam:PassRole` has its own category, as its fix is in the role's
-/// policy, not the caller's.
-fn refusal_for_denial(message: &str) -> LaunchRefusal {
-    if message.contains("passrole") {
-        LaunchRefusal::CannotPassRole
-    } else if message.contains("not authorized") || message.contains("access denied") {
-        LaunchRefusal::AccessDenied
-    } else {
-        LaunchRefusal::InvalidRequest
-    }
+/// "TaskDefinition not found.", "Unable to describe task definition.", "… is INACTIVE":
+/// the definition itself is missing, not some other parameter that mentions it.
+fn names_a_missing_task_definition(message: &str) -> bool {
+    let about_definition = message.contains("taskdefinition") || message.contains("task definition");
+    let missing = ["not found", "unable to describe", "inactive", "does not exist"];
+    about_definition && missing.iter().any(|m| message.contains(m))
 }
 
 #[cfg(test)]
@@ -265,10 +264,10 @@ mod tests {
     }
 
     #[test]
-    fn an_empty_answer_is_a_refusal_not_a_silent_success() {
+    fn an_answer_with_neither_task_nor_failure_leaves_the_outcome_unknown() {
         assert!(matches!(
             classify_output(&RunTaskOutput::builder().build()),
-            Answer::Refused(LaunchRefusal::NotPlaced, _)
+            Answer::Unknown(_)
         ));
     }
 
@@ -359,19 +358,37 @@ mod tests {
 
     #[test]
     fn denials_name_their_category_without_ecs_words() {
+        use aws_sdk_ecs::types::error::{AccessDeniedException, ClientException};
+        let pass_role = "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: \
+                         iam:PassRole on resource: arn:aws:iam::111122223333:role/job";
         let cases = [
             (
-                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: \
-                 iam:PassRole on resource: arn:aws:iam::111122223333:role/job",
+                RunTaskError::AccessDeniedException(AccessDeniedException::builder().message(pass_role).build()),
                 LaunchRefusal::CannotPassRole,
             ),
             (
-                "User: arn:aws:sts::111122223333:assumed-role/create-job/x is not authorized to perform: ecs:RunTask",
+                RunTaskError::ClientException(ClientException::builder().message(pass_role).build()),
+                LaunchRefusal::CannotPassRole,
+            ),
+            (
+                RunTaskError::AccessDeniedException(AccessDeniedException::builder().message("Forbidden").build()),
                 LaunchRefusal::AccessDenied,
             ),
+            (
+                RunTaskError::ClientException(
+                    ClientException::builder()
+                        .message("Override for container named sidecar is not a container in the TaskDefinition.")
+                        .build(),
+                ),
+                LaunchRefusal::InvalidRequest,
+            ),
         ];
-        for (message, expected) in cases {
-            assert_eq!(refusal_for_denial(&message.to_ascii_lowercase()), expected, "{message}");
+        for (err, expected) in cases {
+            let Answer::Refused(refusal, _) = classify_error(service_error(err, 400)) else {
+                panic!("a refusal, expected {expected:?}");
+            };
+            assert_eq!(refusal, expected);
+            assert!(!refusal.describe().contains("111122223333"));
         }
     }
 }

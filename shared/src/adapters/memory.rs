@@ -2,17 +2,11 @@
 //! the local server's default store, and the second store of the conformance suite.
 
 use std::collections::HashMap;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::Mutex;
 
 use crate::domain::{Job, JobId, JobUpdate};
+use crate::infra::sync::lock;
 use crate::ports::{Created, JobStore, StoreError, Updated};
-
-/// Locks `mutex`, also after a panic of another holder.
-pub fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    // A panic while holding the lock cannot leave a half-written job: every write below
-    // replaces a whole value, so the data is still consistent.
-    mutex.lock().unwrap_or_else(PoisonError::into_inner)
-}
 
 /// Jobs in a map under one lock; the guard of an update is checked under the same lock
 /// as the write, which is what DynamoDB's condition expressions give the real store.

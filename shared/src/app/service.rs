@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use crate::domain::{
-    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, NewJob, Owner,
+    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, JobUpdate, NewJob, Owner,
     TaskObservation,
 };
 use crate::ports::{
@@ -213,23 +213,18 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
             }
             // An ECS event or a concurrent retry recorded the launch first: report what
             // is stored.
-            Ok(Updated::GuardFailed) => match self.store.get(job.id).await? {
-                Some(stored) => replayed(stored),
-                None => Err(ServiceError::Internal(format!(
+            Ok(Updated::GuardFailed) => match self.store.get(job.id).await {
+                Ok(Some(stored)) => replayed(stored),
+                Ok(None) if !task_started => Err(ServiceError::Internal(format!(
                     "job {} vanished after its launch",
                     job.id
                 ))),
+                Err(err) if !task_started => Err(err.into()),
+                Ok(None) | Err(_) => Ok(launched_but_not_recorded(job, &update)),
             },
-            // The task runs and its events will record its ARN: the client gets its job,
-            // not an error that hides a running task.
             Err(err) if task_started => {
-                tracing::warn!(
-                    job_id = %job.id,
-                    error = with_causes(&err),
-                    "task started but not recorded; its events will record it"
-                );
-                job.apply(&update);
-                Ok(job)
+                tracing::warn!(job_id = %job.id, error = with_causes(&err), "could not record the task");
+                Ok(launched_but_not_recorded(job, &update))
             }
             Err(err) => Err(err.into()),
         }
@@ -268,6 +263,14 @@ impl<S: JobStore, L> JobService<S, L> {
             },
         }
     }
+}
+
+/// The task runs and its events will record its ARN: the client gets its job, not an
+/// error that hides a running task.
+fn launched_but_not_recorded(mut job: Job, update: &JobUpdate) -> Job {
+    tracing::warn!(job_id = %job.id, "task started but not recorded; its events will record it");
+    job.apply(update);
+    job
 }
 
 /// The answer a replayed request gets: the same as the first request got.

@@ -262,6 +262,15 @@ impl Job {
     }
 }
 
+/// Why recorded attempts cannot be a job's.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InvalidAttempts {
+    #[error("a job has at least one attempt")]
+    None,
+    #[error("attempt {number} is recorded in position {position}")]
+    OutOfOrder { number: u32, position: u32 },
+}
+
 /// A job's attempts: never empty, numbered 1, 2, … in order, the last one the current.
 /// A job is created with its first attempt, so "the current attempt" always exists.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -279,12 +288,15 @@ impl Attempts {
     }
 
     /// Attempts as a store recorded them; refused unless numbered 1, 2, … in order.
-    pub fn from_recorded(attempts: Vec<Attempt>) -> Result<Self, String> {
+    pub fn from_recorded(attempts: Vec<Attempt>) -> Result<Self, InvalidAttempts> {
         if let Some((position, attempt)) = (1..).zip(&attempts).find(|(n, a)| a.number != *n) {
-            return Err(format!("attempt {} is recorded in position {position}", attempt.number));
+            return Err(InvalidAttempts::OutOfOrder {
+                number: attempt.number,
+                position,
+            });
         }
         let mut earlier = attempts;
-        let current = earlier.pop().ok_or("a job has at least one attempt")?;
+        let current = earlier.pop().ok_or(InvalidAttempts::None)?;
         Ok(Self { earlier, current })
     }
 

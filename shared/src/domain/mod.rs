@@ -13,8 +13,8 @@ mod task;
 
 pub use definition::{JobDefinition, JobDefinitions};
 pub use job::{
-    Attempt, Attempts, IdempotencyKey, Job, JobId, JobStatus, NewJob, Owner, StartedBy, JOB_ATTEMPT_VARIABLE,
-    JOB_ID_VARIABLE,
+    Attempt, Attempts, IdempotencyKey, InvalidAttempts, Job, JobId, JobStatus, NewJob, Owner, StartedBy,
+    JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE,
 };
 pub use rules::{decide, status_for, EventDecision, Ignored, JobUpdate, TaskEventGuard, UpdateGuard};
 pub use task::{ContainerObservation, EcsTaskStatus, StopCode, TaskObservation};

@@ -46,7 +46,7 @@ impl Job {
             return false;
         }
         match &update.guard {
-            UpdateGuard::AwaitingLaunch => self.status == JobStatus::Submitted && current.task_arn.is_none(),
+            UpdateGuard::AwaitingLaunch => self.awaiting_launch(),
             UpdateGuard::TaskEvent(guard) => {
                 let same_task = current.task_arn.as_deref().is_none_or(|arn| arn == guard.task_arn);
                 let newer = current.event_version.is_none_or(|v| v < guard.version);
@@ -155,9 +155,10 @@ impl fmt::Display for Ignored {
 
 /// The pure transition rule: job + ECS event for one of its attempts → change or no-op.
 ///
-/// Only fields a client sees decide whether to write (status, reason, task ARN, start
-/// and stop times); the rest of the event (ECS lastStatus, stop code, exit code) rides
-/// along with those writes. That keeps a successful job at one write per status:
+/// Only the fields that make the job's status and timeline decide whether to write
+/// (status, reason, task ARN, start and stop times); the rest of the observation (ECS
+/// lastStatus, stop code, exit code) rides along with those writes, so a running job's
+/// `attempts[].taskStatus` is the one recorded with its last status or timeline change. That keeps a successful job at one write per status:
 /// created, STARTING, RUNNING, STOPPING, SUCCEEDED. Because the decisive fields are
 /// monotonic in `version`, the final decisive state is that of the highest version,
 /// whatever the delivery order. A STOPPED event is always written (ECS may send several

@@ -4,7 +4,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
-use crate::adapters::memory::lock;
+use crate::infra::sync::lock;
 use crate::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
 
 /// What the scripted launcher answers to one launch.

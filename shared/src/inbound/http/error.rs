@@ -85,7 +85,13 @@ impl ApiError {
             tracing::info!(error, status = status.as_u16(), "request rejected");
         }
         let mut response = json_response(status, &self.problem(), problem::CONTENT_TYPE);
-        if status == StatusCode::SERVICE_UNAVAILABLE {
+        // An automatic retry is invited only where it is safe: a submission without an
+        // Idempotency-Key whose task may still start would become a second job.
+        let retry_is_safe = !matches!(
+            self,
+            Self::Service(ServiceError::LaunchUnavailable { keyed: false, .. })
+        );
+        if status == StatusCode::SERVICE_UNAVAILABLE && retry_is_safe {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -82,7 +82,8 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
         ServiceError::Store(StoreError::Unavailable { .. }) => Problem::new(
             "store-unavailable",
             "Service temporarily unavailable",
-            "The job store did not answer. Retry later; with an Idempotency-Key, retrying is always safe.",
+            "The job store did not answer. Retry later: reads are always safe to retry, and so is a \
+             submission with an Idempotency-Key; a submission without one may have been recorded.",
         ),
         ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Internal(_) => Problem::new(
             "internal-error",
@@ -97,7 +98,8 @@ fn unknown_definition(definition: &str, known: &[String]) -> Problem {
         "unknown-definition",
         "Unknown job definition",
         format!(
-            "There is no job definition {definition:?}; known definitions: {}.",
+            "There is no job definition {:?}; known definitions: {}.",
+            echoed(definition),
             known.join(", ")
         ),
     )
@@ -110,6 +112,7 @@ fn undeclared_parameters(definition: &str, undeclared: &[String], declared: &[St
     } else {
         declared.join(", ")
     };
+    let undeclared: Vec<&str> = undeclared.iter().map(|name| echoed(name)).collect();
     Problem::new(
         "undeclared-parameter",
         "Undeclared parameter",
@@ -119,6 +122,12 @@ fn undeclared_parameters(definition: &str, undeclared: &[String], declared: &[St
         ),
     )
     .with("undeclaredParameters", undeclared)
+}
+
+/// A name the client sent, as a problem repeats it: at most 64 characters, so that a
+/// problem never carries back a large body.
+fn echoed(name: &str) -> &str {
+    name.char_indices().nth(64).map_or(name, |(end, _)| &name[..end])
 }
 
 fn invalid_parameter_value(parameter: &str) -> Problem {
@@ -149,7 +158,7 @@ fn launch_refused(job: &Job) -> Problem {
         "launch-refused",
         "Job could not be started",
         format!(
-            "The job was recorded as FAILED because ECS refused to run it: {}",
+            "The job was recorded as FAILED. {}.",
             job.status_reason.as_deref().unwrap_or("no reason given")
         ),
     )
