@@ -3,15 +3,20 @@
 
 Run by scripts/terraform-check with the moto venv's python (boto3 comes with moto):
 
-  terraform-contract.py contract --root DIR --state STATE.json --plan PLAN.json --outputs OUT.json
+  terraform-contract.py contract --root DIR --declaration CONTRACTS.json --state STATE.json \
+                                 --plan PLAN.json --outputs OUT.json
   terraform-contract.py replan REPLAN.json
   terraform-contract.py jwtplan JWT_PLAN.json --issuer URL --audience AUD
+  terraform-contract.py changeplan CHANGE_PLAN.json --changed KEY --added KEY
+  terraform-contract.py slrplan SLR_PLAN.json
+  terraform-contract.py deployer --policy POLICY.json --module DIR [--log PROVIDER_LOG ...]
   terraform-contract.py leftovers STACK_NAME
 
-`contract` checks, reading the Rust source, the Terraform state and the emulators:
-  environment  each function gets exactly the variables its code reads, with values that
-               point at the resources Terraform created;
-  iam          each function's role grants exactly the AWS actions its code calls (plus
+`contract` checks, reading what the code declares (CONTRACTS.json, the output of
+`function-contracts`), the Terraform state and the emulators:
+  environment  each function gets exactly the variables its code declares, with values
+               that point at the resources Terraform created;
+  iam          each function's role grants exactly the AWS actions its code declares (plus
                what the Lambda service does with the role: logs, dead-letter queue), on
                exactly the resources it calls them on; no wildcard action anywhere;
   events       the EventBridge rule's pattern, read back from moto, delivers an ECS Task
@@ -19,11 +24,25 @@ Run by scripts/terraform-check with the moto venv's python (boto3 comes with mot
   launch       RunTask as create-job makes it, with its environment, starts each job
                definition's latest revision;
   wiring       API routes, integrations and Lambda permissions; event target, retry
-               policy and dead-letter queues.
+               policy and dead-letter queues;
+  deployment   what a real account refuses or mis-wires and the emulators accept: Fargate
+               cpu/memory pairs, the environment size as Lambda measures it, functions
+               configured after the task definitions they advertise, IAM role names
+               unique per region, the access log group under /aws/vendedlogs/, subnets
+               and security groups in one VPC.
 `replan` fails if a plan made right after apply wants any change other than the known
 emulator gaps listed in EMULATOR_GAPS. `jwtplan` checks that the JWT option adds the
-authorizer and switches both routes to it, and nothing else. `leftovers NAME` fails if anything named after
-the stack is still in the emulators (run after destroy).
+authorizer and switches both routes to it, and nothing else. `changeplan` checks a plan
+that edits one job definition and adds another: the edited task definition is replaced
+create-before-destroy (its family never lacks an ACTIVE revision), the new one is created
+and advertised in JOB_DEFINITIONS, nothing else changes. `slrplan` checks that
+create_ecs_service_linked_role adds AWSServiceRoleForECS and nothing else. `deployer`
+checks terraform/deployer-policy.json against the module (every resource and data source
+type has its permissions, nothing more is granted, no wildcard action, the size fits a
+managed policy) and, given Terraform provider debug logs (TF_LOG_PROVIDER=DEBUG) of runs
+against the emulators, that every AWS API call the provider made is granted.
+`leftovers NAME` fails if anything named after the stack is still in the emulators (run
+after destroy).
 """
 
 from __future__ import annotations
@@ -38,12 +57,13 @@ import uuid
 from pathlib import Path
 
 # =====================================================================================
-# THE CODE CONTRACT: what the Rust code reads and calls. Each list is also derived from
-# the source below and the test fails when the two disagree, so a change in the code
-# shows up here (and must be reflected in terraform/lambda.tf and terraform/iam.tf).
+# THE CODE CONTRACT: what the Rust code reads and calls. The code declares the same in
+# each function's CONTRACT (printed by `function-contracts`) and the test fails when the
+# two disagree, so a change in the code shows up here (and must be reflected in
+# terraform/lambda.tf and terraform/iam.tf).
 # =====================================================================================
 
-# Environment each function reads (shared/src/config.rs, reached from each main.rs).
+# Environment each function reads (its CONTRACT.environment).
 FUNCTION_ENV = {
     "create-job": {
         "JOBS_TABLE",
@@ -57,7 +77,7 @@ FUNCTION_ENV = {
     "job-api": {"JOBS_TABLE"},
 }
 
-# AWS API operations each function's code calls (shared/src/dynamodb.rs, shared/src/ecs.rs).
+# AWS API operations each function's code calls (its CONTRACT.operations).
 CODE_ACTIONS = {
     "create-job": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask"},
     "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
@@ -92,6 +112,163 @@ EMULATOR_GAPS = {
 # next apply, so their value is unknown (not different) in that plan.
 DEFERRED_UNKNOWN = {"aws_iam_role_policy": {"policy"}}
 
+# Task sizes Fargate offers (Linux), memory in MiB by CPU units: RegisterTaskDefinition
+# refuses any other pair. Also in terraform/ecs.tf (local.fargate_memory_by_cpu), which
+# validates the input; this checks what was applied against AWS's table independently.
+FARGATE_MEMORY_BY_CPU = {
+    256: [512, 1024, 2048],
+    512: list(range(1024, 4096 + 1, 1024)),
+    1024: list(range(2048, 8192 + 1, 1024)),
+    2048: list(range(4096, 16384 + 1, 1024)),
+    4096: list(range(8192, 30720 + 1, 1024)),
+    8192: list(range(16384, 61440 + 1, 4096)),
+    16384: list(range(32768, 122880 + 1, 8192)),
+}
+
+# Lambda refuses an environment whose variables, serialized as one compact JSON object,
+# exceed 4 KB.
+LAMBDA_ENVIRONMENT_LIMIT = 4096
+
+# THE DEPLOYER'S PERMISSIONS: what the principal running `terraform apply`/`destroy` needs
+# for each resource and data source type of terraform/, as IAM actions (create, read,
+# update, delete, tags). terraform/deployer-policy.json must grant exactly their union.
+# The provider calls seen against the emulators (provider debug logs) must all be here;
+# what the emulators never show is added from AWS's documentation and said so.
+DEPLOYER_ACTIONS = {
+    # PITR (Update/DescribeContinuousBackups) is off in the test stack: DynamoDB Local has
+    # no such API. kms: only with dynamodb_kms_key_arn; DynamoDB creates a grant on the key
+    # for the caller and describes the key, through the kms:ViaService condition.
+    "aws_dynamodb_table": {
+        "dynamodb:CreateTable", "dynamodb:DescribeTable", "dynamodb:UpdateTable", "dynamodb:DeleteTable",
+        "dynamodb:DescribeContinuousBackups", "dynamodb:UpdateContinuousBackups",
+        "dynamodb:DescribeTimeToLive", "dynamodb:UpdateTimeToLive",
+        "dynamodb:ListTagsOfResource", "dynamodb:TagResource", "dynamodb:UntagResource",
+        "kms:CreateGrant", "kms:DescribeKey",
+    },
+    # CreateCluster creates AWSServiceRoleForECS itself where it is missing and the caller
+    # may (iam:CreateServiceLinkedRole, under aws_iam_service_linked_role).
+    "aws_ecs_cluster": {
+        "ecs:CreateCluster", "ecs:DescribeClusters", "ecs:UpdateCluster", "ecs:DeleteCluster",
+        "ecs:ListTagsForResource", "ecs:TagResource", "ecs:UntagResource",
+    },
+    "aws_ecs_task_definition": {
+        "ecs:RegisterTaskDefinition", "ecs:DescribeTaskDefinition", "ecs:DeregisterTaskDefinition",
+        "ecs:TagResource", "ecs:UntagResource", "iam:PassRole",
+    },
+    # Tags given at creation are authorized as logs:TagResource too.
+    "aws_cloudwatch_log_group": {
+        "logs:CreateLogGroup", "logs:DescribeLogGroups", "logs:PutRetentionPolicy",
+        "logs:DeleteRetentionPolicy", "logs:DeleteLogGroup",
+        "logs:ListTagsForResource", "logs:TagResource", "logs:UntagResource",
+    },
+    "aws_security_group": {
+        "ec2:CreateSecurityGroup", "ec2:DescribeSecurityGroups", "ec2:DeleteSecurityGroup",
+        "ec2:AuthorizeSecurityGroupEgress", "ec2:RevokeSecurityGroupEgress",
+        "ec2:DescribeNetworkInterfaces", "ec2:CreateTags", "ec2:DeleteTags",
+    },
+    "data.aws_subnet": {"ec2:DescribeSubnets"},
+    "data.aws_security_group": {"ec2:DescribeSecurityGroups"},
+    "data.aws_caller_identity": set(),  # sts:GetCallerIdentity needs no permission
+    "data.aws_partition": set(),
+    "data.aws_iam_policy_document": set(),  # rendered by the provider, no API call
+    "aws_iam_role": {
+        "iam:CreateRole", "iam:GetRole", "iam:DeleteRole", "iam:UpdateAssumeRolePolicy",
+        "iam:UpdateRoleDescription", "iam:ListRolePolicies", "iam:GetRolePolicy",
+        "iam:DeleteRolePolicy", "iam:ListAttachedRolePolicies", "iam:ListInstanceProfilesForRole",
+        "iam:TagRole", "iam:UntagRole",
+    },
+    "aws_iam_role_policy": {"iam:PutRolePolicy", "iam:GetRolePolicy", "iam:DeleteRolePolicy"},
+    # The provider changes a service-linked role's description with UpdateRole.
+    "aws_iam_service_linked_role": {
+        "iam:CreateServiceLinkedRole", "iam:GetRole", "iam:UpdateRole",
+        "iam:DeleteServiceLinkedRole", "iam:GetServiceLinkedRoleDeletionStatus",
+        "iam:TagRole", "iam:UntagRole",
+    },
+    "aws_lambda_function": {
+        "lambda:CreateFunction", "lambda:GetFunction", "lambda:GetFunctionCodeSigningConfig",
+        "lambda:ListVersionsByFunction", "lambda:UpdateFunctionCode",
+        "lambda:UpdateFunctionConfiguration", "lambda:DeleteFunction",
+        "lambda:TagResource", "lambda:UntagResource", "iam:PassRole",
+    },
+    "aws_lambda_permission": {"lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission"},
+    "aws_lambda_function_event_invoke_config": {
+        "lambda:PutFunctionEventInvokeConfig", "lambda:GetFunctionEventInvokeConfig",
+        "lambda:DeleteFunctionEventInvokeConfig",
+    },
+    # API Gateway's management API is authorized by HTTP method on the resource path.
+    "aws_apigatewayv2_api": {"apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"},
+    "aws_apigatewayv2_authorizer": {"apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"},
+    "aws_apigatewayv2_integration": {"apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"},
+    "aws_apigatewayv2_route": {"apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE"},
+    # Access logging: the caller sets up the log delivery, which API Gateway does on its
+    # behalf (never visible in the provider's calls), as "Configuring logging for an HTTP
+    # API" documents: logs:CreateLogDelivery ... logs:DescribeLogGroups.
+    "aws_apigatewayv2_stage": {
+        "apigateway:POST", "apigateway:GET", "apigateway:PATCH", "apigateway:DELETE",
+        "logs:CreateLogDelivery", "logs:GetLogDelivery", "logs:UpdateLogDelivery",
+        "logs:DeleteLogDelivery", "logs:ListLogDeliveries", "logs:PutResourcePolicy",
+        "logs:DescribeResourcePolicies", "logs:DescribeLogGroups", "logs:CreateLogGroup",
+    },
+    "aws_cloudwatch_event_rule": {
+        "events:PutRule", "events:DescribeRule", "events:DeleteRule",
+        "events:ListTagsForResource", "events:TagResource", "events:UntagResource",
+    },
+    "aws_cloudwatch_event_target": {"events:PutTargets", "events:ListTargetsByRule", "events:RemoveTargets"},
+    "aws_sqs_queue": {
+        "sqs:CreateQueue", "sqs:GetQueueAttributes", "sqs:SetQueueAttributes", "sqs:DeleteQueue",
+        "sqs:ListQueueTags", "sqs:TagQueue", "sqs:UntagQueue",
+    },
+    "aws_sqs_queue_policy": {"sqs:SetQueueAttributes", "sqs:GetQueueAttributes"},
+    "aws_sns_topic": {
+        "sns:CreateTopic", "sns:GetTopicAttributes", "sns:SetTopicAttributes", "sns:DeleteTopic",
+        "sns:ListTagsForResource", "sns:TagResource", "sns:UntagResource",
+    },
+    "aws_sns_topic_subscription": {
+        "sns:Subscribe", "sns:GetSubscriptionAttributes", "sns:SetSubscriptionAttributes", "sns:Unsubscribe",
+    },
+    "aws_cloudwatch_metric_alarm": {
+        "cloudwatch:PutMetricAlarm", "cloudwatch:DescribeAlarms", "cloudwatch:DeleteAlarms",
+        "cloudwatch:ListTagsForResource", "cloudwatch:TagResource", "cloudwatch:UntagResource",
+    },
+}
+
+# Actions the deployer policy may grant only under these conditions (test, key, values).
+DEPLOYER_CONDITIONS = {
+    "iam:PassRole": ("StringEquals", "iam:PassedToService", {"lambda.amazonaws.com", "ecs-tasks.amazonaws.com"}),
+    "iam:CreateServiceLinkedRole": ("StringEquals", "iam:AWSServiceName", {"ecs.amazonaws.com"}),
+    "kms:CreateGrant": ("StringLike", "kms:ViaService", {"dynamodb.*.amazonaws.com"}),
+    "kms:DescribeKey": ("StringLike", "kms:ViaService", {"dynamodb.*.amazonaws.com"}),
+}
+
+# Actions the deployer policy may grant only on this resource: the one role they concern.
+ECS_SERVICE_LINKED_ROLE = "arn:*:iam::*:role/aws-service-role/ecs.amazonaws.com/AWSServiceRoleForECS*"
+DEPLOYER_RESOURCES = {
+    "iam:CreateServiceLinkedRole": ECS_SERVICE_LINKED_ROLE,
+    "iam:DeleteServiceLinkedRole": ECS_SERVICE_LINKED_ROLE,
+    "iam:UpdateRole": ECS_SERVICE_LINKED_ROLE,
+}
+
+# IAM's limit on a managed policy, in characters without whitespace.
+MANAGED_POLICY_LIMIT = 6144
+
+# The provider's name of each service in its debug log -> the IAM action prefix.
+SERVICE_PREFIX = {
+    "ApiGatewayV2": "apigateway",
+    "CloudWatch": "cloudwatch",
+    "CloudWatch Logs": "logs",
+    "DynamoDB": "dynamodb",
+    "EC2": "ec2",
+    "ECS": "ecs",
+    "EventBridge": "events",
+    "IAM": "iam",
+    "KMS": "kms",
+    "Lambda": "lambda",
+    "SNS": "sns",
+    "SQS": "sqs",
+    "STS": "sts",
+}
+NO_PERMISSION_NEEDED = {"sts:GetCallerIdentity"}
+
 FUNCTIONS = sorted(FUNCTION_ENV)
 
 
@@ -121,160 +298,27 @@ def section(title: str) -> None:
     print(f"-- {title}")
 
 
-# ---- Rust source ------------------------------------------------------------------------
-
-STRING_LITERAL = re.compile(r'"(?:\\.|[^"\\])*"')
-CHAR_LITERAL = re.compile(r"'(?:\\.|[^'\\])'")
+# ---- the code's declaration ---------------------------------------------------------------
 
 
-def non_test_source(path: Path) -> str:
-    """The file up to its `#[cfg(test)]` module (tests name variables and calls too)."""
-    text = path.read_text()
-    cut = text.find("#[cfg(test)]")
-    return text if cut < 0 else text[:cut]
+class Declaration:
+    """What the code declares about its deployment, as `function-contracts`
+    (tests/src/bin/function-contracts.rs) prints it: each function's configuration
+    variables and AWS operations (the IAM actions), the startedBy prefix of its tasks and
+    the variables the service sets on every task itself. The Rust tests hold the
+    functions to the declaration; this holds Terraform to it."""
 
+    def __init__(self, path: Path) -> None:
+        data = json.loads(path.read_text())
+        self.functions = {entry["function"]: entry for entry in data["functions"]}
+        self.started_by_prefix: str = data["startedByPrefix"]
+        self.reserved_variables: list[str] = data["reservedVariables"]
 
-def blank_literals(text: str) -> str:
-    """Same text with the inside of string and char literals blanked, so that braces in
-    format strings do not confuse the brace matching below."""
+    def environment(self, fn: str) -> set[str]:
+        return set(self.functions.get(fn, {}).get("environment", []))
 
-    def blank(m: re.Match) -> str:
-        return m.group(0)[0] + " " * (len(m.group(0)) - 2) + m.group(0)[-1]
-
-    return CHAR_LITERAL.sub(blank, STRING_LITERAL.sub(blank, text))
-
-
-def block_end(blanked: str, open_brace: int) -> int:
-    depth = 0
-    for i in range(open_brace, len(blanked)):
-        if blanked[i] == "{":
-            depth += 1
-        elif blanked[i] == "}":
-            depth -= 1
-            if depth == 0:
-                return i
-    raise ValueError("unbalanced braces")
-
-
-def functions_of(text: str) -> dict[str, str]:
-    """`name` or `Type::name` -> body, for the free functions and impl methods of a file."""
-    blanked = blank_literals(text)
-    impls = []
-    for m in re.finditer(r"\bimpl(?:<[^>]*>)?\s+(?:[\w:]+(?:<[^>]*>)?\s+for\s+)?(\w+)[^{;]*\{", blanked):
-        impls.append((m.end() - 1, block_end(blanked, m.end() - 1), m.group(1)))
-    bodies = {}
-    for m in re.finditer(r"\bfn\s+(\w+)[^{;]*\{", blanked):
-        start = m.end() - 1
-        end = block_end(blanked, start)
-        owner = next((name for (s, e, name) in impls if s < m.start() < e), None)
-        bodies[f"{owner}::{m.group(1)}" if owner else m.group(1)] = text[start : end + 1]
-    return bodies
-
-
-ENV_READ = [
-    re.compile(r'\b(?:required|id_list)\(\s*\w+\s*,\s*"([A-Z][A-Z0-9_]*)"'),
-    re.compile(r'\.var\(\s*"([A-Z][A-Z0-9_]*)"'),
-    re.compile(r'\benv::var(?:_os)?\(\s*"([A-Z][A-Z0-9_]*)"'),
-    re.compile(r'\bconst\s+VARIABLE\s*:\s*&(?:\'static\s+)?str\s*=\s*"([A-Z][A-Z0-9_]*)"'),
-]
-
-
-def env_reads(text: str) -> set[str]:
-    return {name for pattern in ENV_READ for name in pattern.findall(text)}
-
-
-def config_entry_points(config_rs: Path) -> dict[str, set[str]]:
-    """Each function of config.rs -> every variable it reads, directly or through the
-    other functions of config.rs it calls."""
-    bodies = functions_of(non_test_source(config_rs))
-    direct = {name: env_reads(body) for name, body in bodies.items()}
-
-    def callees(name: str) -> set[str]:
-        body = bodies[name]
-        found = set()
-        for other in bodies:
-            if other == name:
-                continue
-            simple = other.split("::")[-1]
-            qualified = re.escape(other)
-            # A method by its full path; a free function by its name, not as a method or a
-            # path segment, and not where it is defined.
-            pattern = rf"\b{qualified}\(" if "::" in other else rf"(?<![\w:.])(?<!fn ){re.escape(simple)}\("
-            if re.search(pattern, body):
-                found.add(other)
-            # Self::x inside an impl
-            same_impl = "::" in other and name.split("::")[0] == other.split("::")[0]
-            if same_impl and re.search(rf"\bSelf::{re.escape(simple)}\(", body):
-                found.add(other)
-        return found
-
-    resolved: dict[str, set[str]] = {}
-
-    def resolve(name: str, seen: frozenset = frozenset()) -> set[str]:
-        if name in resolved:
-            return resolved[name]
-        result = set(direct[name])
-        for callee in callees(name):
-            if callee not in seen:
-                result |= resolve(callee, seen | {name})
-        resolved[name] = result
-        return result
-
-    return {name: resolve(name) for name in bodies}
-
-
-def derived_function_env(root: Path) -> dict[str, set[str]]:
-    entry_points = config_entry_points(root / "shared/src/config.rs")
-    derived = {}
-    for fn in FUNCTIONS:
-        variables = set()
-        for source in sorted((root / fn / "src").glob("*.rs")):
-            text = non_test_source(source)
-            variables |= env_reads(text)  # direct reads in the function's own crate
-            for entry, names in entry_points.items():
-                simple = entry.split("::")[-1]
-                pattern = (
-                    rf"\b{re.escape(entry)}\("
-                    if "::" in entry
-                    else rf"(?:config::|[^\w:.]){re.escape(simple)}\("
-                )
-                if re.search(pattern, text):
-                    variables |= names
-        derived[fn] = variables
-    return derived
-
-
-def sdk_operations(root: Path) -> set[str]:
-    """`service:Operation` for every SDK call `.client.operation()` in non-test code."""
-    operations = set()
-    sources = list((root / "shared/src").rglob("*.rs"))
-    for fn in FUNCTIONS:
-        sources += list((root / fn / "src").rglob("*.rs"))
-    for source in sources:
-        if source.name == "tests.rs" or "tests" in source.parts[len(root.parts) :]:
-            continue
-        text = non_test_source(source)
-        services = set(re.findall(r"\baws_sdk_(\w+)::", text))
-        calls = re.findall(r"\.client\s*\.\s*([a-z][a-z0-9_]*)\(\)", text)
-        if calls and len(services) != 1:
-            raise SystemExit(f"{source}: SDK calls {calls} but cannot tell the service ({services})")
-        for call in calls:
-            service = next(iter(services))
-            operations.add(f"{service}:{''.join(part.capitalize() for part in call.split('_'))}")
-    return operations
-
-
-def clients_built(root: Path, fn: str) -> set[str]:
-    text = "".join(non_test_source(p) for p in (root / fn / "src").rglob("*.rs"))
-    return set(re.findall(r"\baws_sdk_(\w+)::Client::new\b", text))
-
-
-def started_by_prefix(root: Path) -> str:
-    text = non_test_source(root / "shared/src/domain.rs")
-    found = re.findall(r"\bconst\s+PREFIX\s*:\s*&(?:'static\s+)?str\s*=\s*\"([^\"]+)\"", text)
-    if len(found) != 1:
-        raise SystemExit(f"shared/src/domain.rs: expected one startedBy PREFIX constant, found {found}")
-    return found[0]
+    def operations(self, fn: str) -> set[str]:
+        return set(self.functions.get(fn, {}).get("operations", []))
 
 
 # ---- Terraform state ----------------------------------------------------------------------
@@ -284,6 +328,7 @@ class State:
     def __init__(self, path: Path) -> None:
         data = json.loads(path.read_text())
         self.by_address: dict[tuple, dict] = {}
+        self.depends_on: dict[tuple, list[str]] = {}
         values = data.get("values") or data.get("planned_values") or {}
         self._walk(values.get("root_module", {}))
 
@@ -292,6 +337,7 @@ class State:
             if r["mode"] == "managed":
                 # A resource whose every value is unknown at plan time has no "values".
                 self.by_address[(r["type"], r["name"], r.get("index"))] = r.get("values", {})
+                self.depends_on[(r["type"], r["name"], r.get("index"))] = r.get("depends_on", [])
         for child in module.get("child_modules", []):
             self._walk(child)
 
@@ -349,20 +395,21 @@ def comparable(granted: dict) -> dict:
 # ---- checks -------------------------------------------------------------------------------
 
 
-def check_environment(f: Failures, root: Path, state: State, outputs: dict) -> None:
+def check_environment(f: Failures, root: Path, code: Declaration, state: State, outputs: dict) -> None:
     section("environment: each function gets exactly what its code reads")
-    derived = derived_function_env(root)
+    f.equal(set(code.functions), set(FUNCTIONS), "functions the code declares")
     for fn in FUNCTIONS:
         f.equal(
-            derived[fn],
+            code.environment(fn),
             FUNCTION_ENV[fn],
-            f"{fn}: variables read by the code (derived from the source) vs FUNCTION_ENV in this test",
+            f"{fn}: variables the code declares vs FUNCTION_ENV in this test",
         )
-    all_config = env_reads(non_test_source(root / "shared/src/config.rs"))
+    # Parameters a client may set must never be the variables the service sets itself.
+    reserved = re.search(r"!contains\(\[([^\]]*)\], p\)", (root / "terraform/variables.tf").read_text())
     f.equal(
-        all_config,
-        set().union(*FUNCTION_ENV.values()),
-        "every variable shared/src/config.rs reads is used by some function",
+        sorted(re.findall(r'"([^"]+)"', reserved.group(1))) if reserved else None,
+        sorted(code.reserved_variables),
+        "parameter names terraform/variables.tf refuses vs the variables the service sets on every task",
     )
 
     table = state.get("aws_dynamodb_table", "jobs")
@@ -417,17 +464,10 @@ def check_environment(f: Failures, root: Path, state: State, outputs: dict) -> N
             f.equal(task_def["network_mode"], "awsvpc", f"{family}: network mode")
 
 
-def check_iam(f: Failures, root: Path, state: State, iam) -> None:
+def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
     section("iam: each role grants exactly what its function's code calls")
-    operations = sdk_operations(root)
-    f.equal(
-        operations,
-        set().union(*CODE_ACTIONS.values()),
-        "SDK operations in the source vs CODE_ACTIONS in this test",
-    )
     for fn in FUNCTIONS:
-        services = {a.split(":")[0] for a in CODE_ACTIONS[fn]}
-        f.equal(clients_built(root, fn), services, f"{fn}: SDK clients its main.rs builds")
+        f.equal(code.operations(fn), CODE_ACTIONS[fn], f"{fn}: operations the code declares vs CODE_ACTIONS")
 
     table_arn = state.get("aws_dynamodb_table", "jobs")["arn"]
     cluster = state.get("aws_ecs_cluster", "jobs")
@@ -656,13 +696,13 @@ def check_configured_only(f: Failures, state: State, plan: State) -> None:
 
 
 def check_event_pattern(
-    f: Failures, root: Path, state: State, outputs: dict, clients: dict, name: str
+    f: Failures, root: Path, code: Declaration, state: State, outputs: dict, clients: dict, name: str
 ) -> None:
     section("events: the rule's pattern delivers our tasks' events and drops the rest")
     events, sqs = clients["events"], clients["sqs"]
     rule_arn = outputs["events_rule_arn"]
     cluster_arn = state.get("aws_ecs_cluster", "jobs")["arn"]
-    prefix = started_by_prefix(root)
+    prefix = code.started_by_prefix
     pattern_text = events.describe_rule(Name=rule_arn.split("/")[-1])["EventPattern"]
     pattern = json.loads(pattern_text)
     f.equal(
@@ -761,7 +801,7 @@ def check_event_pattern(
                 print(f"  (cleanup: {e})")
 
 
-def check_launch(f: Failures, root: Path, state: State, clients: dict) -> None:
+def check_launch(f: Failures, code: Declaration, state: State, clients: dict) -> None:
     """RunTask as create-job makes it, with create-job's environment, against what
     Terraform created: the family resolves to its latest ACTIVE revision, and the
     network, container name and overrides are accepted."""
@@ -769,7 +809,7 @@ def check_launch(f: Failures, root: Path, state: State, clients: dict) -> None:
     ecs = clients["ecs"]
     function = state.get("aws_lambda_function", "this", "create-job")
     env = (as_list(function.get("environment")) or [{}])[0].get("variables") or {}
-    prefix = started_by_prefix(root)
+    prefix = code.started_by_prefix
     revisions = {v["family"]: v["arn"] for v in state.of_type("aws_ecs_task_definition")}
     for name, entry in json.loads(env["JOB_DEFINITIONS"]).items():
         job = uuid.uuid4()
@@ -815,6 +855,75 @@ def check_launch(f: Failures, root: Path, state: State, clients: dict) -> None:
             )
 
 
+def check_deployment(f: Failures, state: State, outputs: dict, clients: dict) -> None:
+    section("deployment: what a real account refuses or mis-wires and the emulators accept")
+    cluster = state.get("aws_ecs_cluster", "jobs")
+    name = cluster["name"]
+    region = cluster["arn"].split(":")[3]
+
+    for v in state.of_type("aws_ecs_task_definition"):
+        cpu, memory = int(v["cpu"]), int(v["memory"])
+        f.check(
+            memory in FARGATE_MEMORY_BY_CPU.get(cpu, []),
+            f"{v['family']}: Fargate offers no cpu {cpu} with memory {memory} "
+            f"(allowed: {FARGATE_MEMORY_BY_CPU.get(cpu)})",
+        )
+
+    for fn in FUNCTIONS:
+        env = (as_list(state.get("aws_lambda_function", "this", fn).get("environment")) or [{}])[0].get(
+            "variables"
+        ) or {}
+        size = len(json.dumps(env, separators=(",", ":"), ensure_ascii=False).encode())
+        f.check(
+            size <= LAMBDA_ENVIRONMENT_LIMIT,
+            f"{fn}: environment is {size} bytes as Lambda measures it (limit {LAMBDA_ENVIRONMENT_LIMIT})",
+        )
+
+    # Terraform applies a resource after everything it depends on: create-job, which
+    # advertises the job definitions, after their task definitions; the cluster after the
+    # service-linked role (when this deployment creates it), as CreateCluster would
+    # otherwise create the role itself and the two creations race.
+    f.check(
+        "aws_ecs_task_definition.job" in state.depends_on[("aws_lambda_function", "this", "create-job")],
+        "create-job does not depend on aws_ecs_task_definition.job: JOB_DEFINITIONS could advertise "
+        "a definition before its task definition is registered",
+    )
+    f.check(
+        "aws_iam_service_linked_role.ecs" in state.depends_on[("aws_ecs_cluster", "jobs", None)],
+        "aws_ecs_cluster.jobs does not depend on aws_iam_service_linked_role.ecs",
+    )
+
+    # IAM role names are account-wide: <name>-<region>- keeps regions of one account apart.
+    for role in state.of_type("aws_iam_role"):
+        f.check(
+            role["name"].startswith(f"{name}-{region}-") and len(role["name"]) <= 64,
+            f"IAM role {role['name']!r} is not named {name}-{region}-... (64 characters at most)",
+        )
+
+    access_logs = state.get("aws_cloudwatch_log_group", "api_access")["name"]
+    f.check(
+        access_logs.startswith("/aws/vendedlogs/"),
+        f"API access log group {access_logs!r} is not under /aws/vendedlogs/: each such group "
+        "grows the account's CloudWatch Logs resource policy",
+    )
+    stage = state.get("aws_apigatewayv2_stage", "default")
+    f.equal(
+        [s.get("destination_arn") for s in as_list(stage.get("access_log_settings"))],
+        [state.get("aws_cloudwatch_log_group", "api_access")["arn"]],
+        "API stage access log destination",
+    )
+
+    # The subnets and security groups create-job passes to RunTask, in one VPC (EC2's view).
+    env = (as_list(state.get("aws_lambda_function", "this", "create-job")["environment"]) or [{}])[0][
+        "variables"
+    ]
+    ec2 = clients["ec2"]
+    subnets = ec2.describe_subnets(SubnetIds=env["ECS_SUBNETS"].split(","))["Subnets"]
+    groups = ec2.describe_security_groups(GroupIds=env["ECS_SECURITY_GROUPS"].split(","))["SecurityGroups"]
+    vpcs = {s["VpcId"] for s in subnets} | {g["VpcId"] for g in groups}
+    f.equal(len(vpcs), 1, f"VPCs of ECS_SUBNETS and ECS_SECURITY_GROUPS ({fmt(vpcs)})")
+
+
 def emulator_clients() -> dict:
     import boto3
 
@@ -828,24 +937,26 @@ def emulator_clients() -> dict:
             aws_access_key_id="test",
             aws_secret_access_key="test",
         )
-        for service in ("apigatewayv2", "ecs", "events", "iam", "lambda", "sqs")
+        for service in ("apigatewayv2", "ec2", "ecs", "events", "iam", "lambda", "sqs")
     }
 
 
 def cmd_contract(args) -> int:
     root = Path(args.root)
+    code = Declaration(Path(args.declaration))
     state = State(Path(args.state))
     plan = State(Path(args.plan))
     outputs = {k: v["value"] for k, v in json.loads(Path(args.outputs).read_text()).items()}
     name = state.get("aws_ecs_cluster", "jobs")["name"]
     clients = emulator_clients()
     f = Failures()
-    check_environment(f, root, state, outputs)
-    check_iam(f, root, state, clients["iam"])
+    check_environment(f, root, code, state, outputs)
+    check_iam(f, code, state, clients["iam"])
     check_wiring(f, state, outputs, clients)
     check_configured_only(f, state, plan)
-    check_event_pattern(f, root, state, outputs, clients, name)
-    check_launch(f, root, state, clients)
+    check_event_pattern(f, root, code, state, outputs, clients, name)
+    check_launch(f, code, state, clients)
+    check_deployment(f, state, outputs, clients)
     if f.items:
         print(f"contract: {len(f.items)} of {f.checks} checks failed")
         return 1
@@ -934,6 +1045,185 @@ def cmd_jwtplan(args) -> int:
     return 0
 
 
+def cmd_changeplan(args) -> int:
+    """A plan that edits job definition --changed (a new task definition revision) and adds
+    --added: the edited one is replaced create-before-destroy, the new one created and
+    advertised, and nothing else changes."""
+    plan = json.loads(Path(args.plan).read_text())
+    f = Failures()
+    changes = {c["address"]: c for c in plan.get("resource_changes", [])}
+
+    def actions(address: str):
+        return (changes.get(address) or {}).get("change", {}).get("actions")
+
+    changed = f'aws_ecs_task_definition.job["{args.changed}"]'
+    added = f'aws_ecs_task_definition.job["{args.added}"]'
+    # ["delete", "create"] would deregister the old revision first: the family would have
+    # no ACTIVE revision until the new one is registered, and RunTask would fail meanwhile.
+    f.equal(actions(changed), ["create", "delete"], f"{changed}: replaced create-before-destroy")
+    f.equal(actions(added), ["create"], f"{added}: created")
+    function = 'aws_lambda_function.this["create-job"]'
+    if f.equal(actions(function), ["update"], f"{function}: updated"):
+        after = changes[function]["change"]["after"]
+        env = (as_list(after.get("environment")) or [{}])[0].get("variables") or {}
+        try:
+            definitions = json.loads(env.get("JOB_DEFINITIONS") or "null") or {}
+        except ValueError:
+            definitions = {}
+        family = (changes[added]["change"]["after"] or {}).get("family") if added in changes else None
+        f.equal(
+            (definitions.get(args.added) or {}).get("taskDefinition"),
+            family,
+            f"JOB_DEFINITIONS[{args.added}] advertises the new family",
+        )
+    expected = {changed, added, function, 'aws_iam_role_policy.function["create-job"]'}
+    problems, _ = classify_changes(plan, expected)
+    f.equal(problems, [], "other changes of the edit (beyond known emulator gaps)")
+    if f.items:
+        print(f"changeplan: {len(f.items)} of {f.checks} checks failed")
+        return 1
+    print(f"changeplan: all {f.checks} checks passed ({args.changed} replaced create-before-destroy, "
+          f"{args.added} created and advertised, nothing else)")
+    return 0
+
+
+def cmd_slrplan(args) -> int:
+    """With create_ecs_service_linked_role = true the plan creates AWSServiceRoleForECS and
+    changes nothing else."""
+    plan = json.loads(Path(args.plan).read_text())
+    f = Failures()
+    address = "aws_iam_service_linked_role.ecs[0]"
+    change = next((c for c in plan.get("resource_changes", []) if c["address"] == address), None)
+    if f.check(change is not None and change["change"]["actions"] == ["create"], f"{address} created"):
+        f.equal(change["change"]["after"].get("aws_service_name"), "ecs.amazonaws.com", "service of the role")
+    problems, _ = classify_changes(plan, {address})
+    f.equal(problems, [], "other changes of the option (beyond known emulator gaps)")
+    if f.items:
+        print(f"slrplan: {len(f.items)} of {f.checks} checks failed")
+        return 1
+    print(f"slrplan: all {f.checks} checks passed (AWSServiceRoleForECS created, nothing else)")
+    return 0
+
+
+def module_types(module: Path) -> set[str]:
+    """Every resource type and (as data.TYPE) data source type declared in the module."""
+    types = set()
+    for tf in sorted(module.glob("*.tf")):
+        for kind, type_ in re.findall(r'^(resource|data)\s+"([a-z0-9_]+)"', tf.read_text(), re.M):
+            types.add(type_ if kind == "resource" else f"data.{type_}")
+    return types
+
+
+# API Gateway's management API is authorized by HTTP method; its operations map to them.
+APIGATEWAY_METHOD = {"Create": "POST", "Get": "GET", "Update": "PATCH", "Delete": "DELETE",
+                     "TagResource": "POST", "UntagResource": "DELETE", "Import": "PUT", "Reimport": "PUT"}
+
+
+def provider_calls(paths: list[str]) -> tuple[dict[tuple[str, str], int], int]:
+    """(resource type, IAM action) -> count for every AWS response in provider debug logs,
+    and the number of responses that could not be read. Responses, not requests: a request
+    with a large body (a function's zip) is logged truncated, without its operation."""
+    calls: dict[tuple[str, str], int] = {}
+    unreadable = 0
+    for path in paths:
+        text = Path(path).read_text(errors="replace")
+        for entry in re.split(r"\n(?=\d{4}-\d\d-\d\dT)", text):
+            if "HTTP Response Received" not in entry:
+                continue
+
+            def field(key: str) -> str | None:
+                m = re.search(rf'(?<![\w.]){re.escape(key)}=("([^"]*)"|[^\s]*)', entry)
+                return None if m is None else (m.group(2) if m.group(2) is not None else m.group(1))
+
+            service, operation = field("rpc.service"), field("rpc.method")
+            data_source = field("tf_data_source_type")
+            type_ = f"data.{data_source}" if data_source else field("tf_resource_type")
+            if not (service and operation and type_):
+                unreadable += 1
+                continue
+            prefix = SERVICE_PREFIX.get(service, f"?{service}")
+            if prefix == "apigateway":
+                verb = next((v for k, v in APIGATEWAY_METHOD.items() if operation.startswith(k)), f"?{operation}")
+                action = f"apigateway:{verb}"
+            else:
+                action = f"{prefix}:{operation}"
+            calls[(type_, action)] = calls.get((type_, action), 0) + 1
+    return calls, unreadable
+
+
+def cmd_deployer(args) -> int:
+    """terraform/deployer-policy.json grants exactly what DEPLOYER_ACTIONS lists for the
+    module's resource types, and everything the provider was seen calling."""
+    f = Failures()
+    section("deployer policy: structure")
+    policy = json.loads(Path(args.policy).read_text())
+    f.equal(policy.get("Version"), "2012-10-17", "policy version")
+    granted: dict[str, list[dict]] = {}
+    sids = []
+    for statement in as_list(policy.get("Statement")):
+        sid = statement.get("Sid", "?")
+        sids.append(sid)
+        f.equal(statement.get("Effect"), "Allow", f"statement {sid} effect")
+        f.check(
+            "NotAction" not in statement and "NotResource" not in statement,
+            f"statement {sid} uses NotAction/NotResource",
+        )
+        for action in as_list(statement.get("Action")):
+            f.check("*" not in action and "?" not in action, f"statement {sid}: wildcard action {action!r}")
+            granted.setdefault(action, []).append(statement)
+    f.equal(len(sids), len(set(sids)), "statement ids are unique")
+    size = len("".join(Path(args.policy).read_text().split()))
+    f.check(
+        size <= MANAGED_POLICY_LIMIT,
+        f"policy is {size} characters without whitespace, over IAM's {MANAGED_POLICY_LIMIT} for a managed policy",
+    )
+    for action, (test, key, values) in DEPLOYER_CONDITIONS.items():
+        for statement in granted.get(action, []):
+            condition = normalise_conditions(statement.get("Condition"))
+            f.equal(
+                {k: set(v) for k, v in condition.get(test, {}).items()},
+                {key: values},
+                f"{action}: condition of statement {statement.get('Sid')}",
+            )
+
+    for action, resource in DEPLOYER_RESOURCES.items():
+        for statement in granted.get(action, []):
+            f.equal(
+                as_list(statement.get("Resource")),
+                [resource],
+                f"{action}: resource of statement {statement.get('Sid')}",
+            )
+
+    section("deployer policy: every resource type of the module, nothing more")
+    types = module_types(Path(args.module))
+    f.equal(types - set(DEPLOYER_ACTIONS), set(), "types in terraform/ without permissions in DEPLOYER_ACTIONS")
+    f.equal(set(DEPLOYER_ACTIONS) - types, set(), "types in DEPLOYER_ACTIONS no longer in terraform/")
+    needed = set().union(*(DEPLOYER_ACTIONS[t] for t in types if t in DEPLOYER_ACTIONS))
+    f.equal(needed - set(granted), set(), "actions the stack needs that the policy does not grant")
+    f.equal(set(granted) - needed, set(), "actions the policy grants that no resource type needs")
+
+    if args.log:
+        section("deployer policy: every call the provider made against the emulators")
+        calls, unreadable = provider_calls(args.log)
+        f.check(len(calls) > 0, f"no AWS response found in {args.log} (was TF_LOG_PROVIDER=DEBUG set?)")
+        f.equal(unreadable, 0, "provider log entries without operation or resource type")
+        for (type_, action), count in sorted(calls.items()):
+            if action in NO_PERMISSION_NEEDED:
+                continue
+            f.check(
+                action in DEPLOYER_ACTIONS.get(type_, set()),
+                f"{type_} called {action} ({count}x), which DEPLOYER_ACTIONS does not list for it",
+            )
+            f.check(action in granted, f"{type_} called {action}, which the policy does not grant")
+        seen_types = {t for t, _ in calls}
+        print(f"  {sum(calls.values())} AWS calls, {len(calls)} (type, action) pairs, {len(seen_types)} types")
+    if f.items:
+        print(f"deployer: {len(f.items)} of {f.checks} checks failed")
+        return 1
+    print(f"deployer: all {f.checks} checks passed ({len(granted)} actions for {len(types)} types)")
+    return 0
+
+
 def cmd_leftovers(args) -> int:
     """Nothing named after the stack may remain in the emulators after destroy."""
     import boto3
@@ -993,6 +1283,7 @@ def main() -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     contract = sub.add_parser("contract")
     contract.add_argument("--root", required=True)
+    contract.add_argument("--declaration", required=True)
     contract.add_argument("--state", required=True)
     contract.add_argument("--plan", required=True)
     contract.add_argument("--outputs", required=True)
@@ -1002,6 +1293,16 @@ def main() -> int:
     jwtplan.add_argument("plan")
     jwtplan.add_argument("--issuer", required=True)
     jwtplan.add_argument("--audience", required=True)
+    changeplan = sub.add_parser("changeplan")
+    changeplan.add_argument("plan")
+    changeplan.add_argument("--changed", required=True)
+    changeplan.add_argument("--added", required=True)
+    slrplan = sub.add_parser("slrplan")
+    slrplan.add_argument("plan")
+    deployer = sub.add_parser("deployer")
+    deployer.add_argument("--policy", required=True)
+    deployer.add_argument("--module", required=True)
+    deployer.add_argument("--log", action="append", default=[])
     leftovers = sub.add_parser("leftovers")
     leftovers.add_argument("name")
     args = parser.parse_args()
@@ -1009,6 +1310,9 @@ def main() -> int:
         "contract": cmd_contract,
         "replan": cmd_replan,
         "jwtplan": cmd_jwtplan,
+        "changeplan": cmd_changeplan,
+        "slrplan": cmd_slrplan,
+        "deployer": cmd_deployer,
         "leftovers": cmd_leftovers,
     }[args.command](args)
 

@@ -48,9 +48,16 @@ resource "aws_apigatewayv2_route" "this" {
   authorizer_id      = local.use_jwt ? aws_apigatewayv2_authorizer.jwt[0].id : null
 }
 
+# API Gateway delivers access logs as "vended logs". Setting up delivery into a log group
+# writes that group into a CloudWatch Logs resource policy of the account (one per region,
+# capped at 5,120 characters) unless a wildcard there already covers it. AWS's documented
+# way around the cap is the /aws/vendedlogs/ prefix: when the policy nears it, CloudWatch
+# Logs puts /aws/vendedlogs/* in it, which covers every group under the prefix. Hence this
+# name: the access logs of any number of deployments do not grow that policy.
+# https://docs.aws.amazon.com/AmazonCloudWatch/latest/logs/AWS-logs-infrastructure-CWL.html
 resource "aws_cloudwatch_log_group" "api_access" {
   #checkov:skip=CKV_AWS_158:Encrypted at rest by CloudWatch Logs with its service key; a customer managed key would need a key policy for the logs service, which this module does not manage.
-  name              = "/aws/apigateway/${var.name}"
+  name              = "/aws/vendedlogs/apigateway/${var.name}"
   retention_in_days = var.log_retention_days
 }
 

@@ -1,18 +1,34 @@
 locals {
+  # Task sizes Fargate offers (Linux): memory in MiB for each CPU value. Any other pair is
+  # refused by RegisterTaskDefinition ("No Fargate configuration exists for given values").
+  # https://docs.aws.amazon.com/AmazonECS/latest/developerguide/fargate-tasks-services.html#fargate-tasks-size
+  fargate_memory_by_cpu = {
+    "256"   = [512, 1024, 2048]
+    "512"   = range(1024, 4096 + 1, 1024)
+    "1024"  = range(2048, 8192 + 1, 1024)
+    "2048"  = range(4096, 16384 + 1, 1024)
+    "4096"  = range(8192, 30720 + 1, 1024)
+    "8192"  = range(16384, 61440 + 1, 4096)  # Linux platform 1.4.0 or later
+    "16384" = range(32768, 122880 + 1, 8192) # Linux platform 1.4.0 or later
+  }
+
   # One task definition family per job definition; prefixed so that two deployments (or
   # other workloads) in one account never share a family.
   job_families = { for key, def in var.job_definitions : key => "${var.name}-${key}" }
 
-  # What create-job reads as JOB_DEFINITIONS: generated from the same variable as the task
-  # definitions, so the API's allow-list and the families it runs cannot drift apart.
-  # taskDefinition is a family: RunTask starts its latest ACTIVE revision.
-  job_definitions_json = jsonencode({
+  # What create-job reads as JOB_DEFINITIONS (DESIGN.md section 5), generated from the same
+  # variable as the task definitions, so the API's allow-list and the families it runs
+  # cannot drift apart. taskDefinition is a family: RunTask starts its latest ACTIVE
+  # revision. It is read from the task definition resources, so a function that advertises
+  # a definition is configured only after its task definition is registered.
+  job_definition_entries = {
     for key, def in var.job_definitions : key => {
-      taskDefinition = local.job_families[key]
+      taskDefinition = aws_ecs_task_definition.job[key].family
       container      = def.container
       parameters     = def.parameters
     }
-  })
+  }
+  job_definitions_json = jsonencode(local.job_definition_entries)
 
   security_group_ids = length(var.security_group_ids) > 0 ? var.security_group_ids : [aws_security_group.jobs[0].id]
 
@@ -37,6 +53,10 @@ resource "aws_ecs_cluster" "jobs" {
     name  = "containerInsights"
     value = var.ecs_container_insights ? "enabled" : "disabled"
   }
+
+  # CreateCluster creates the service-linked role itself when the caller may: when this
+  # deployment creates it (iam.tf), it must exist first, or the two creations race.
+  depends_on = [aws_iam_service_linked_role.ecs]
 }
 
 resource "aws_cloudwatch_log_group" "jobs" {
@@ -92,11 +112,47 @@ resource "aws_ecs_task_definition" "job" {
       each.value.command == null ? {} : { command = each.value.command },
     )
   ])
+
+  lifecycle {
+    # Any change registers a new revision. Destroy-first would deregister the old one
+    # first, leaving the family without an ACTIVE revision (RunTask fails for every job
+    # submitted meanwhile); the new revision is registered first, then the old one goes.
+    create_before_destroy = true
+  }
 }
 
+# The subnets and the given security groups, read to check at plan time, rather than at
+# the first job's RunTask, that they are all in one VPC: the VPC of the first subnet.
 data "aws_subnet" "first" {
-  count = length(var.security_group_ids) > 0 ? 0 : 1
-  id    = var.subnet_ids[0]
+  id = var.subnet_ids[0]
+}
+
+locals {
+  vpc_id = data.aws_subnet.first.vpc_id
+}
+
+data "aws_subnet" "job" {
+  for_each = toset(var.subnet_ids)
+  id       = each.key
+
+  lifecycle {
+    postcondition {
+      condition     = self.vpc_id == local.vpc_id
+      error_message = "subnet_ids: ${self.id} is in ${self.vpc_id}, but ${var.subnet_ids[0]} is in ${local.vpc_id}; the subnets of a task must all be in one VPC."
+    }
+  }
+}
+
+data "aws_security_group" "given" {
+  for_each = toset(var.security_group_ids)
+  id       = each.key
+
+  lifecycle {
+    postcondition {
+      condition     = self.vpc_id == local.vpc_id
+      error_message = "security_group_ids: ${self.id} is in ${self.vpc_id}, but subnet_ids are in ${local.vpc_id}; the job tasks' security groups must be in the VPC of their subnets."
+    }
+  }
 }
 
 resource "aws_security_group" "jobs" {
@@ -105,7 +161,7 @@ resource "aws_security_group" "jobs" {
 
   name        = "${var.name}-jobs"
   description = "Job tasks of ${var.name}: no inbound, outbound HTTPS only"
-  vpc_id      = data.aws_subnet.first[0].vpc_id
+  vpc_id      = local.vpc_id
 
   egress {
     description = "HTTPS to image registries and AWS APIs"

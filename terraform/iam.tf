@@ -2,6 +2,16 @@
 # resources it makes them on (scripts/terraform-contract.py checks this against the
 # code after every apply). No wildcard actions; Resource = "*" only where AWS offers
 # nothing narrower, said so beside it.
+#
+# IAM names are account-wide, not regional: every role is named <name>-<region>-<role>,
+# so that one name can be deployed in several regions of an account (variables.tf checks
+# that the longest, "<name>-<region>-task-execution", fits IAM's 64 characters). A role
+# whose name changes is replaced, the new one first (create_before_destroy), so that a
+# function or task never points at a role already deleted.
+
+locals {
+  role_name_prefix = "${var.name}-${var.region}"
+}
 
 data "aws_iam_policy_document" "lambda_assume" {
   statement {
@@ -16,9 +26,13 @@ data "aws_iam_policy_document" "lambda_assume" {
 resource "aws_iam_role" "function" {
   for_each = local.function_keys
 
-  name               = "${var.name}-${each.key}"
+  name               = "${local.role_name_prefix}-${each.key}"
   description        = "Execution role of the ${var.name} ${each.key} function"
   assume_role_policy = data.aws_iam_policy_document.lambda_assume.json
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 resource "aws_iam_role_policy" "function" {
@@ -27,6 +41,10 @@ resource "aws_iam_role_policy" "function" {
   name   = each.key
   role   = aws_iam_role.function[each.key].id
   policy = each.value.policy
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # What the Lambda service itself does with each role: write the function's logs.
@@ -140,9 +158,13 @@ data "aws_iam_policy_document" "ecs_tasks_assume" {
 
 # Used by ECS (not by the job) to pull the image and write the job's logs.
 resource "aws_iam_role" "task_execution" {
-  name               = "${var.name}-task-execution"
+  name               = "${local.role_name_prefix}-task-execution"
   description        = "ECS task execution role of the ${var.name} jobs"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 data "aws_iam_policy_document" "task_execution" {
@@ -178,14 +200,22 @@ resource "aws_iam_role_policy" "task_execution" {
   name   = "task-execution"
   role   = aws_iam_role.task_execution.id
   policy = data.aws_iam_policy_document.task_execution.json
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 # The identity of a job's code inside its task. It has no permissions: a job that calls
 # AWS brings its own role (job_definitions[*].task_role_arn).
 resource "aws_iam_role" "job_task" {
-  name               = "${var.name}-job-task"
+  name               = "${local.role_name_prefix}-job-task"
   description        = "Default task role of the ${var.name} jobs (no permissions)"
   assume_role_policy = data.aws_iam_policy_document.ecs_tasks_assume.json
+
+  lifecycle {
+    create_before_destroy = true
+  }
 }
 
 locals {
@@ -194,4 +224,17 @@ locals {
     [aws_iam_role.task_execution.arn],
     [for def in values(var.job_definitions) : coalesce(def.task_role_arn, aws_iam_role.job_task.arn)],
   )))
+}
+
+# ---- ECS service-linked role ---------------------------------------------------
+
+# AWSServiceRoleForECS: ECS uses it to attach each Fargate task's network interface. ECS
+# creates it on first use only if the caller may call iam:CreateServiceLinkedRole; without
+# it, RunTask fails with "Unable to assume the service linked role". Opt-in
+# (var.create_ecs_service_linked_role), as it exists once per account, for every region.
+resource "aws_iam_service_linked_role" "ecs" {
+  count = var.create_ecs_service_linked_role ? 1 : 0
+
+  aws_service_name = "ecs.amazonaws.com"
+  description      = "Service-linked role of Amazon ECS (created by the ${var.name} deployment in ${var.region})"
 }

@@ -33,6 +33,30 @@ locals {
   }
 
   function_names = { for fn in local.function_keys : fn => "${var.name}-${fn}" }
+
+  # Lambda refuses an environment over 4 KB (4096 bytes) as it measures it: the variables
+  # serialized as one JSON object, {"NAME":"value",...}, so quotes, separators and the
+  # escaping of the quotes inside JOB_DEFINITIONS count too. Measured here the same way, in
+  # UTF-8 bytes (through base64, as length() counts characters). Terraform's jsonencode
+  # also escapes <, > and & (6 bytes each), so for those this errs on the safe side.
+  environment_json = { for fn, f in local.functions : fn => jsonencode(f.environment) }
+  environment_bytes = {
+    for fn, json in local.environment_json :
+    fn => length(base64encode(json)) / 4 * 3 - length(regex("=*$", base64encode(json)))
+  }
+  # What each job definition adds to JOB_DEFINITIONS as it sits in that JSON (escaped),
+  # largest first, for the error message.
+  job_definition_json = {
+    for key, entry in local.job_definition_entries : key => jsonencode(jsonencode({ (key) = entry }))
+  }
+  job_definition_bytes = {
+    for key, json in local.job_definition_json :
+    key => length(base64encode(json)) / 4 * 3 - length(regex("=*$", base64encode(json))) - 4 # less "{}" and outer quotes
+  }
+  job_definitions_by_size = [
+    for line in reverse(sort([for key, n in local.job_definition_bytes : format("%06d %s", n, key)])) :
+    format("%s (%d bytes)", split(" ", line)[1], tonumber(split(" ", line)[0]))
+  ]
 }
 
 resource "aws_cloudwatch_log_group" "function" {
@@ -82,10 +106,17 @@ resource "aws_lambda_function" "this" {
 
   lifecycle {
     precondition {
-      # Lambda refuses an environment over 4 KB (names and values together); JOB_DEFINITIONS
-      # grows with every job definition and parameter.
-      condition     = sum([for k, v in each.value.environment : length(k) + length(v)]) <= 4096
-      error_message = "The environment of ${each.key} exceeds Lambda's 4 KB limit: declare fewer job definitions or parameters, or shorter names."
+      # JOB_DEFINITIONS grows with every job definition and parameter (see
+      # local.environment_bytes for how Lambda measures it).
+      condition = local.environment_bytes[each.key] <= 4096
+      error_message = format(
+        "The environment of %s is %d bytes as Lambda measures it (its variables as one JSON object), over Lambda's limit of 4096.%s",
+        each.key, local.environment_bytes[each.key],
+        each.key != "create-job" ? "" : format(
+          " JOB_DEFINITIONS, largest entries first: %s. Declare fewer job definitions or parameters, or shorter names.",
+          join(", ", local.job_definitions_by_size),
+        ),
+      )
     }
   }
 

@@ -3,18 +3,27 @@
 variable "region" {
   type        = string
   description = "AWS region to deploy into, e.g. eu-west-1."
+
+  validation {
+    condition     = can(regex("^[a-z]{2,4}(-[a-z]+)+-[0-9]{1,2}$", var.region))
+    error_message = "region must be an AWS region code such as eu-west-1 or us-gov-west-1."
+  }
 }
 
 variable "name" {
   type        = string
-  description = "Name of this deployment: the prefix of every resource name (table, cluster, functions, task definition families, log groups, queues, alarms). Use a different name per environment in the same account."
+  description = "Name of this deployment: the prefix of every resource name (table, cluster, functions, task definition families, log groups, queues, alarms). Use a different name per environment in the same region. IAM roles, whose names are account-wide, are named <name>-<region>-<role>, so the same name may be deployed in several regions of one account."
   default     = "job-tracker"
 
   validation {
-    # The longest derived name is "<name>-job-events-async-dlq" (SQS names: 80 characters);
-    # IAM role names ("<name>-create-job", 64 characters) are the tighter limit.
     condition     = can(regex("^[a-z][a-z0-9-]{0,30}[a-z0-9]$", var.name))
     error_message = "name must be 2-32 characters of lowercase letters, digits and '-', starting with a letter and not ending with '-'."
+  }
+  validation {
+    # IAM role names (64 characters at most) are the tightest limit of the derived names;
+    # the longest is "<name>-<region>-task-execution" (iam.tf).
+    condition     = length("${var.name}-${var.region}-task-execution") <= 64
+    error_message = "name is too long for region ${var.region}: the IAM role name \"${var.name}-${var.region}-task-execution\" would exceed IAM's 64 characters."
   }
 }
 
@@ -28,8 +37,18 @@ variable "tags" {
 
 variable "dynamodb_kms_key_arn" {
   type        = string
-  description = "ARN of a customer managed KMS key for the jobs table; null uses the AWS managed key aws/dynamodb. The functions' roles get no KMS permission: the key policy must allow use through DynamoDB by the principals of this account (AWS's recommended statement: Principal \"*\" with kms:ViaService = dynamodb.<region>.amazonaws.com and kms:CallerAccount = this account)."
+  description = "ARN of a customer managed KMS key for the jobs table (arn:aws:kms:<region>:<account>:key/<key-id>, in the table's region); null uses the AWS managed key aws/dynamodb. The functions' roles get no KMS permission: the key policy must allow use through DynamoDB by the principals of this account (AWS's recommended statement: Principal \"*\" with kms:ViaService = dynamodb.<region>.amazonaws.com and kms:CallerAccount = this account)."
   default     = null
+
+  validation {
+    # DynamoDB reports the key ARN whatever it was given: an alias (or a bare key id)
+    # would show as a change on every plan. The key must be in the table's region.
+    condition = var.dynamodb_kms_key_arn == null || can(regex(
+      "^arn:aws[a-z-]*:kms:${var.region}:[0-9]{12}:key/(mrk-[0-9a-f]{32}|[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12})$",
+      coalesce(var.dynamodb_kms_key_arn, "-"),
+    ))
+    error_message = "dynamodb_kms_key_arn must be the ARN of a KMS key in ${var.region} (arn:aws:kms:${var.region}:<account>:key/<key-id>), not an alias, an alias ARN or a bare key id: DynamoDB reports the key ARN, so anything else would show as a change on every plan."
+  }
 }
 
 variable "dynamodb_deletion_protection" {
@@ -62,7 +81,8 @@ variable "job_definitions" {
     Each entry becomes one Fargate task definition (family "<name>-<key>") and one entry
     of create-job's JOB_DEFINITIONS, so the two cannot drift apart.
       image       container image (an ECR image of this account gets pull permissions)
-      cpu, memory Fargate task size (CPU units, MiB), e.g. 256/512, 1024/2048
+      cpu, memory Fargate task size (CPU units, MiB): a pair Fargate offers, e.g.
+                  256/512, 512/1024, 1024/2048, 2048/4096 (see local.fargate_memory_by_cpu)
       command     optional command override for the image
       environment fixed environment variables of the container
       parameters  names clients may set (each becomes an environment variable; the
@@ -90,8 +110,22 @@ variable "job_definitions" {
     error_message = "parameters must be valid environment variable names (letters, digits, '_', not starting with a digit) and not JOB_ID or JOB_ATTEMPT, which the service sets itself."
   }
   validation {
-    condition     = alltrue([for d in values(var.job_definitions) : contains([256, 512, 1024, 2048, 4096, 8192, 16384], d.cpu)])
+    condition     = alltrue([for d in values(var.job_definitions) : contains(keys(local.fargate_memory_by_cpu), tostring(d.cpu))])
     error_message = "cpu must be a Fargate CPU size: 256, 512, 1024, 2048, 4096, 8192 or 16384."
+  }
+  validation {
+    # RegisterTaskDefinition refuses any other pair ("No Fargate configuration exists for
+    # given values"), part-way through an apply.
+    condition = alltrue([
+      for d in values(var.job_definitions) :
+      contains(lookup(local.fargate_memory_by_cpu, tostring(d.cpu), [d.memory]), d.memory)
+    ])
+    error_message = join("\n", [
+      for k, d in var.job_definitions : format(
+        "job_definitions[\"%s\"]: Fargate offers no %d MiB with cpu %d; memory must be one of %s.",
+        k, d.memory, d.cpu, join(", ", local.fargate_memory_by_cpu[tostring(d.cpu)]),
+      ) if !contains(lookup(local.fargate_memory_by_cpu, tostring(d.cpu), [d.memory]), d.memory)
+    ])
   }
   validation {
     condition     = alltrue([for d in values(var.job_definitions) : contains(["X86_64", "ARM64"], d.cpu_architecture)])
@@ -117,8 +151,14 @@ variable "subnet_ids" {
 
 variable "security_group_ids" {
   type        = list(string)
-  description = "Security groups of the job tasks. Empty (the default) creates one in the VPC of subnet_ids that allows no inbound traffic and outbound HTTPS (443) only, enough to pull images and call AWS APIs; pass your own groups when jobs need more."
+  description = "Security groups of the job tasks. Empty (the default) creates one in the VPC of subnet_ids that allows no inbound traffic and outbound HTTPS (443) only, enough to pull images and call AWS APIs; pass your own groups when jobs need more. They must be in the VPC of subnet_ids (checked at plan time, ecs.tf)."
   default     = []
+}
+
+variable "create_ecs_service_linked_role" {
+  type        = bool
+  description = "Create the account's ECS service-linked role AWSServiceRoleForECS, which Fargate needs to attach task network interfaces (RunTask fails with \"Unable to assume the service linked role\" without it). ECS creates it on first use only when the caller may call iam:CreateServiceLinkedRole; set true in an account that has never used ECS and whose deployer may create it. Leave false where the role exists (creating it again fails), and set it in one deployment per account only: the role is account-wide, and destroying the deployment that owns it deletes it."
+  default     = false
 }
 
 variable "assign_public_ip" {

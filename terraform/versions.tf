@@ -1,6 +1,8 @@
 terraform {
-  # 1.9 is the first release whose variable validations may refer to other variables
-  # (jwt_issuer/jwt_audience, security_group_ids/subnet_ids).
+  # 1.9 is the first release whose variable validations may refer to other variables and
+  # locals (jwt_issuer/jwt_audience, name/region, dynamodb_kms_key_arn/region,
+  # job_definitions/local.fargate_memory_by_cpu). That security_group_ids and subnet_ids
+  # are in one VPC needs the AWS API: it is a postcondition of their data sources (ecs.tf).
   required_version = ">= 1.9"
 
   required_providers {
