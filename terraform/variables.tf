@@ -194,8 +194,13 @@ variable "lambda_memory_mb" {
 
 variable "lambda_timeout_seconds" {
   type        = number
-  description = "Timeout of each function in seconds. API Gateway gives up on the HTTP functions after 30 seconds whatever this says."
-  default     = 10
+  description = "Timeout of each function in seconds. The functions' AWS calls are budgeted to answer within 10 s in the worst case (shared::infra::sdk::CallBudget), so a stalled endpoint ends in the service's own error rather than a Lambda timeout; API Gateway gives up on the HTTP functions after 30 seconds whatever this says."
+  default     = 15
+
+  validation {
+    condition     = var.lambda_timeout_seconds >= 15 && var.lambda_timeout_seconds <= 900
+    error_message = "lambda_timeout_seconds must be 15 to 900: below 15 a stalled AWS call (up to 10 s of SDK budget, after init) would end in a Lambda timeout instead of the service's own error."
+  }
 }
 
 variable "log_retention_days" {
