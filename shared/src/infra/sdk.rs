@@ -8,6 +8,9 @@ use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
 use aws_smithy_http_client::tls::rustls_provider::CryptoMode;
 use aws_smithy_http_client::tls::{Provider, TlsContext, TrustStore};
+use aws_smithy_runtime_api::client::connector_metadata::ConnectorMetadata;
+use aws_smithy_runtime_api::client::http::{HttpClient, HttpConnectorSettings, SharedHttpClient, SharedHttpConnector};
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::CertificateDer;
 
@@ -21,10 +24,11 @@ const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
 /// credentials, `AWS_ENDPOINT_URL[_SERVICE]`) with an HTTPS client on rustls and ring,
 /// trusting the Amazon Trust Services roots, plus the PEM bundle `AWS_CA_BUNDLE` names.
 ///
-/// Two choices keep cold starts short and zips under Lambda's 3 MB bar: ring instead of the
-/// SDK's default aws-lc (the same TLS 1.2/1.3, 0.75 MB less code), and a trust
-/// store of five compiled-in roots instead of the operating system's (which means
-/// reading and parsing some 150 certificates, most of a function's init time).
+/// Three choices keep cold starts short and zips under Lambda's 3 MB bar: ring instead of
+/// the SDK's default aws-lc (the same TLS 1.2/1.3, 0.75 MB less code); a trust store of
+/// five compiled-in roots instead of the operating system's (which means reading and
+/// parsing some 150 certificates); and no TLS connector built at client creation (see
+/// [`ConnectOnFirstUse`]).
 pub async fn load(env: &impl Environment) -> Result<SdkConfig, ConfigError> {
     let mut trust = TrustStore::empty()
         .with_native_roots(false)
@@ -43,9 +47,30 @@ pub async fn load(env: &impl Environment) -> Result<SdkConfig, ConfigError> {
         .tls_context(tls)
         .build_https();
     Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(http_client)
+        .http_client(SharedHttpClient::new(ConnectOnFirstUse(http_client)))
         .load()
         .await)
+}
+
+/// The SDK's HTTPS client, minus the connector it builds and throws away each time a
+/// client is created. The SDK does that to load the operating system's certificates at
+/// init rather than on the first request; this service trusts compiled-in roots (and a
+/// bundle checked in [`load`]), so the throwaway build only parses the same PEM roots and
+/// sets up rustls again for every client (the STS client of the credential chain, DynamoDB,
+/// ECS): about two thirds of create-job's init instructions (measured with callgrind).
+/// The connector used for requests is built on the first request either way, once per
+/// timeout setting, and cached.
+#[derive(Debug)]
+struct ConnectOnFirstUse(SharedHttpClient);
+
+impl HttpClient for ConnectOnFirstUse {
+    fn http_connector(&self, settings: &HttpConnectorSettings, components: &RuntimeComponents) -> SharedHttpConnector {
+        self.0.http_connector(settings, components)
+    }
+
+    fn connector_metadata(&self) -> Option<ConnectorMetadata> {
+        self.0.connector_metadata()
+    }
 }
 
 /// How long one SDK call may take, retries included, and each try of it. A stalled
