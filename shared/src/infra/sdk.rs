@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_config::environment::credentials::EnvironmentVariableCredentialsProvider;
 use aws_config::retry::RetryConfig;
 use aws_config::timeout::TimeoutConfig;
 use aws_config::{BehaviorVersion, SdkConfig};
@@ -19,10 +20,13 @@ use crate::infra::config::{ConfigError, Environment};
 /// The roots every AWS service endpoint's certificate chains to.
 const AMAZON_TRUST_SERVICES: &[u8] = include_bytes!("../../certs/amazon-trust-services.pem");
 const CA_BUNDLE: &str = "AWS_CA_BUNDLE";
+/// Set by Lambda in every function's environment.
+const LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 
 /// The standard configuration chain (environment, profile, container and instance
-/// credentials, `AWS_ENDPOINT_URL[_SERVICE]`) with an HTTPS client on rustls and ring,
-/// trusting the Amazon Trust Services roots, plus the PEM bundle `AWS_CA_BUNDLE` names.
+/// credentials, `AWS_ENDPOINT_URL[_SERVICE]`; in a Lambda function, the environment's
+/// credentials only) with an HTTPS client on rustls and ring, trusting the Amazon Trust
+/// Services roots, plus the PEM bundle `AWS_CA_BUNDLE` names.
 ///
 /// Three choices keep cold starts short and zips under Lambda's 3 MB bar: ring instead of
 /// the SDK's default aws-lc (the same TLS 1.2/1.3, 0.75 MB less code); a trust store of
@@ -46,10 +50,15 @@ pub async fn load(env: &impl Environment) -> Result<SdkConfig, ConfigError> {
         .tls_provider(Provider::Rustls(CryptoMode::Ring))
         .tls_context(tls)
         .build_https();
-    Ok(aws_config::defaults(BehaviorVersion::latest())
-        .http_client(SharedHttpClient::new(ConnectOnFirstUse(http_client)))
-        .load()
-        .await)
+    let mut loader = aws_config::defaults(BehaviorVersion::latest())
+        .http_client(SharedHttpClient::new(ConnectOnFirstUse(http_client)));
+    if env.var(LAMBDA_FUNCTION_NAME).is_some() {
+        // Lambda gives every function its role's credentials in the environment; the
+        // rest of the default chain would build an STS client for web identity tokens
+        // (a fifth of create-job's init) that a Lambda never uses.
+        loader = loader.credentials_provider(EnvironmentVariableCredentialsProvider::new());
+    }
+    Ok(loader.load().await)
 }
 
 /// The SDK's HTTPS client, minus the connector it builds and throws away each time a
@@ -184,6 +193,36 @@ mod tests {
             let err = runtime.block_on(load(&env)).expect_err("a bad bundle is refused");
             assert_eq!(err.variable, CA_BUNDLE, "{err}");
         }
+    }
+
+    #[test]
+    fn in_lambda_the_credentials_come_from_the_environment_only() {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let provider_of = |env: HashMap<String, String>| {
+            let config = runtime.block_on(load(&env)).expect("loads");
+            format!("{:?}", config.credentials_provider().expect("a provider"))
+        };
+        let region = ("AWS_REGION".to_owned(), "eu-west-1".to_owned());
+        let in_lambda = provider_of(HashMap::from([
+            region.clone(),
+            (LAMBDA_FUNCTION_NAME.to_owned(), "create-job".to_owned()),
+        ]));
+        assert!(
+            in_lambda.contains("EnvironmentVariableCredentialsProvider"),
+            "{in_lambda}"
+        );
+        let elsewhere = provider_of(HashMap::from([region]));
+        assert!(
+            !elsewhere.starts_with("SharedCredentialsProvider(EnvironmentVariable"),
+            "{elsewhere}"
+        );
+        assert!(
+            elsewhere.contains("WebIdentity") || elsewhere.contains("Chain"),
+            "{elsewhere}"
+        );
     }
 
     #[test]
