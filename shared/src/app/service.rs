@@ -220,12 +220,10 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
                     job.id
                 ))),
                 Err(err) if !task_started => Err(err.into()),
-                Ok(None) | Err(_) => Ok(launched_but_not_recorded(job, &update)),
+                Ok(None) => Ok(launched_but_not_recorded(job, &update, "the job is not in the store")),
+                Err(err) => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
             },
-            Err(err) if task_started => {
-                tracing::warn!(job_id = %job.id, error = with_causes(&err), "could not record the task");
-                Ok(launched_but_not_recorded(job, &update))
-            }
+            Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
             Err(err) => Err(err.into()),
         }
     }
@@ -267,8 +265,8 @@ impl<S: JobStore, L> JobService<S, L> {
 
 /// The task runs and its events will record its ARN: the client gets its job, not an
 /// error that hides a running task.
-fn launched_but_not_recorded(mut job: Job, update: &JobUpdate) -> Job {
-    tracing::warn!(job_id = %job.id, "task started but not recorded; its events will record it");
+fn launched_but_not_recorded(mut job: Job, update: &JobUpdate, error: &str) -> Job {
+    tracing::warn!(job_id = %job.id, error, "task started but not recorded; its events will record it");
     job.apply(update);
     job
 }

@@ -308,11 +308,6 @@ impl Attempts {
         &mut self.current
     }
 
-    /// How many attempts the job has had: the current one's number.
-    pub fn count(&self) -> u32 {
-        self.current.number
-    }
-
     /// In order, the current one last.
     pub fn iter(&self) -> impl Iterator<Item = &Attempt> {
         self.earlier.iter().chain(std::iter::once(&self.current))
