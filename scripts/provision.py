@@ -138,8 +138,26 @@ def ensure_table(dynamodb, table: str) -> None:
         dynamodb.create_table(
             TableName=table,
             BillingMode="PAY_PER_REQUEST",
-            AttributeDefinitions=[{"AttributeName": "jobId", "AttributeType": "S"}],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": "S"}
+                for name in ("jobId", "pendingShard", "pendingSince", "queuedFor", "queuedSince")
+            ],
             KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
+            # The two sparse indexes terraform/dynamodb.tf declares.
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": index,
+                    "KeySchema": [
+                        {"AttributeName": hash_key, "KeyType": "HASH"},
+                        {"AttributeName": range_key, "KeyType": "RANGE"},
+                    ],
+                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                }
+                for index, hash_key, range_key in (
+                    ("pending", "pendingShard", "pendingSince"),
+                    ("queue", "queuedFor", "queuedSince"),
+                )
+            ],
         )
         log(f"created table {table}")
     dynamodb.get_waiter("table_exists").wait(
@@ -149,6 +167,12 @@ def ensure_table(dynamodb, table: str) -> None:
     if status != "ACTIVE":
         raise RuntimeError(f"table {table} is {status}, expected ACTIVE")
     log(f"table {table} ACTIVE")
+
+
+def ensure_launch_queue(sqs, name: str) -> str:
+    url = sqs.create_queue(QueueName=name)["QueueUrl"]  # idempotent for the same name
+    log(f"launch queue {url}")
+    return url
 
 
 def main() -> int:
@@ -178,6 +202,9 @@ def main() -> int:
     ensure_ecs(client("ecs", args.moto_endpoint, args.region), args.cluster, definitions)
     freeze_ecs_tasks(args.moto_endpoint)
     ensure_table(client("dynamodb", args.dynamodb_endpoint, args.region), args.table)
+    network["launch_queue_url"] = ensure_launch_queue(
+        client("sqs", args.moto_endpoint, args.region), f"{args.table}-launches"
+    )
 
     print(json.dumps(network))
     return 0

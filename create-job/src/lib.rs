@@ -1,34 +1,35 @@
-//! `POST /jobs`: records a job and runs its first attempt as an ECS task.
+//! `POST /jobs`: records a job and runs its first attempt as an ECS task, or queues it.
 
 use lambda_http::http::StatusCode;
 use lambda_http::{Body, Request, Response};
-use shared::adapters::{dynamodb, ecs};
+use shared::adapters::{dynamodb, ecs, sqs};
 use shared::app::JobService;
 use shared::domain::Job;
 use shared::inbound::http::{job_response, owner_of, parse_create_request, ApiError};
-use shared::infra::config::CreateJobConfig;
+use shared::infra::config::LaunchConfig;
 use shared::infra::contract::FunctionContract;
-use shared::ports::{JobStore, TaskLauncher};
+use shared::ports::{JobStore, LaunchQueue, TaskLauncher};
 
 /// What create-job reads and calls.
 pub const CONTRACT: FunctionContract = FunctionContract {
     function: "create-job",
-    environment: &CreateJobConfig::VARIABLES,
+    environment: &LaunchConfig::VARIABLES,
     operations: &[
         dynamodb::PUT_ITEM,
         dynamodb::GET_ITEM,
         dynamodb::UPDATE_ITEM,
         ecs::RUN_TASK,
+        sqs::SEND_MESSAGE,
     ],
 };
 
 /// The handler, holding the service across invocations.
-pub struct CreateJob<S, L> {
-    service: JobService<S, L>,
+pub struct CreateJob<S, L, Q> {
+    service: JobService<S, L, Q>,
 }
 
-impl<S: JobStore, L: TaskLauncher> CreateJob<S, L> {
-    pub fn new(service: JobService<S, L>) -> Self {
+impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> CreateJob<S, L, Q> {
+    pub fn new(service: JobService<S, L, Q>) -> Self {
         Self { service }
     }
 

@@ -1,18 +1,19 @@
 //! ECS "Task State Change" events from EventBridge → job status.
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
-use shared::adapters::dynamodb;
+use shared::adapters::{dynamodb, sqs};
 use shared::app::{EventOutcome, JobService};
 use shared::inbound::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
-use shared::infra::config::JOBS_TABLE;
+use shared::infra::config::JobEventsConfig;
 use shared::infra::contract::FunctionContract;
-use shared::ports::{JobStore, StoreError};
+use shared::app::NoLauncher;
+use shared::ports::{JobStore, LaunchQueue, StoreError};
 
 /// What job-events reads and calls.
 pub const CONTRACT: FunctionContract = FunctionContract {
     function: "job-events",
-    environment: &[JOBS_TABLE],
-    operations: &[dynamodb::GET_ITEM, dynamodb::UPDATE_ITEM],
+    environment: &JobEventsConfig::VARIABLES,
+    operations: &[dynamodb::GET_ITEM, dynamodb::UPDATE_ITEM, sqs::SEND_MESSAGE],
 };
 
 /// Why an event was not processed. Each is returned to Lambda, which retries the event
@@ -29,12 +30,12 @@ pub enum EventError {
     Store(#[from] StoreError),
 }
 
-pub struct JobEvents<S> {
-    service: JobService<S>,
+pub struct JobEvents<S, Q> {
+    service: JobService<S, NoLauncher, Q>,
 }
 
-impl<S: JobStore> JobEvents<S> {
-    pub fn new(service: JobService<S>) -> Self {
+impl<S: JobStore, Q: LaunchQueue> JobEvents<S, Q> {
+    pub fn new(service: JobService<S, NoLauncher, Q>) -> Self {
         Self { service }
     }
 

@@ -7,7 +7,12 @@
 
 use std::future::Future;
 
-use crate::domain::{Job, JobId, JobUpdate, StartedBy, JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{
+    Job, JobId, JobUpdate, SlotClaim, StartedBy, TaskObservation, JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE,
+};
 
 /// The cause of an adapter's failure, kept for the log.
 pub type Cause = Box<dyn std::error::Error + Send + Sync>;
@@ -30,6 +35,8 @@ pub enum Created {
     Inserted,
     /// A job with this id exists already (a replayed idempotent request): here it is.
     AlreadyExists(Box<Job>),
+    /// A slot the job was to take with its creation is not free: nothing was written.
+    LimitReached,
 }
 
 /// What happened to a conditional update.
@@ -39,6 +46,8 @@ pub enum Updated {
     /// The update's guard no longer held (a newer event, a terminal job, a launch already
     /// recorded): the store is unchanged.
     GuardFailed,
+    /// The update was to take a concurrency slot and none is free: the store is unchanged.
+    LimitReached,
 }
 
 /// Why the store could not do what was asked.
@@ -65,14 +74,30 @@ pub enum StoreError {
 
 /// Where jobs live. Every write is conditional, so that concurrent and repeated callers
 /// cannot lose each other's updates.
+///
+/// Concurrency slots are counters beside the jobs: taking one (with a job's creation or
+/// an update) and giving it back happen in the same atomic write as the job's change, so
+/// a crash can never leave a slot taken by nobody or a job running without its slot.
 pub trait JobStore: Send + Sync {
-    /// Inserts `job` unless a job with its id exists.
-    fn create(&self, job: &Job) -> impl Future<Output = Result<Created, StoreError>> + Send;
+    /// Inserts `job` unless a job with its id exists, taking one slot of each claim in the
+    /// same write (`job` already lists them as held), only if every pool has one free.
+    fn create(&self, job: &Job, claims: &[SlotClaim]) -> impl Future<Output = Result<Created, StoreError>> + Send;
 
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 
+    /// The jobs among `ids` that exist, in no particular order (read in batches).
+    fn get_many(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
+
     /// Applies `update` to the job `id` only if the update's guard holds at write time.
     fn update(&self, id: JobId, update: &JobUpdate) -> impl Future<Output = Result<Updated, StoreError>> + Send;
+
+    /// Every job that is not finished: what the reconciler looks at. Costs in proportion
+    /// to unfinished jobs, never to the table.
+    fn unfinished(&self) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
+
+    /// Up to `limit` jobs of `definition` waiting for their launch, oldest first.
+    fn queued(&self, definition: &str, limit: usize)
+        -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
 }
 
 /// One task to run for one attempt of a job.
@@ -132,6 +157,8 @@ impl TaskRequest {
 pub enum Launched {
     /// The task exists (or existed already for this attempt's token).
     Started { task_arn: String },
+    /// ECS refused the call for its rate limit: no task was started.
+    Throttled,
     /// ECS refused for good (`failures[]`, missing task definition or cluster, invalid
     /// parameters, access denied): no task exists and none will.
     Refused(LaunchRefusal),
@@ -164,6 +191,12 @@ pub enum LaunchRefusal {
 }
 
 impl LaunchRefusal {
+    /// Capacity comes back: the launch waits and is tried again. Every other refusal
+    /// needs a person to change something, so the job fails at once.
+    pub fn is_transient(self) -> bool {
+        matches!(self, Self::NoCapacity | Self::TaskQuotaReached)
+    }
+
     pub fn describe(self) -> &'static str {
         match self {
             Self::NoCapacity => "no capacity in the chosen subnets",
@@ -210,23 +243,114 @@ pub trait TaskLauncher: Send + Sync {
     fn launch(&self, request: &TaskRequest) -> impl Future<Output = Result<Launched, LaunchError>> + Send;
 }
 
+/// What ECS says about one task it was asked about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskLookup {
+    Found(TaskObservation),
+    /// ECS does not know the task (any more): its final state is lost.
+    Missing { task_arn: String },
+}
+
+/// ECS could not be asked (throttled, unavailable): try again on the next pass.
+#[derive(Debug, thiserror::Error)]
+#[error("ECS did not answer {operation}")]
+pub struct InspectError {
+    pub operation: &'static str,
+    #[source]
+    pub source: Cause,
+}
+
+/// Asks ECS about tasks, for the reconciler.
+pub trait TaskInspector: Send + Sync {
+    /// The most tasks one call may ask about (DescribeTasks takes 100).
+    const BATCH: usize = 100;
+
+    /// What ECS knows about each of `task_arns` (at most [`Self::BATCH`]).
+    fn describe(&self, task_arns: &[String]) -> impl Future<Output = Result<Vec<TaskLookup>, InspectError>> + Send;
+
+    /// The task an attempt's launch started, if ECS knows one (running or stopped).
+    fn find(&self, started_by: StartedBy) -> impl Future<Output = Result<Option<String>, InspectError>> + Send;
+}
+
+/// A message on the launch queue: what the launcher should look at, and when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "camelCase")]
+pub enum LaunchMessage {
+    /// The job's next launch try is due.
+    #[serde(rename_all = "camelCase")]
+    Due { job_id: String },
+    /// A job of `definition` gave its slot back: start the oldest job waiting for one.
+    #[serde(rename_all = "camelCase")]
+    SlotFreed { definition: String },
+}
+
+/// The launch queue could not take a message. Never fatal: the reconciler finds every
+/// waiting job on its next pass.
+#[derive(Debug, thiserror::Error)]
+#[error("the launch queue did not take the message")]
+pub struct QueueError {
+    #[source]
+    pub source: Cause,
+}
+
+/// Delivers [`LaunchMessage`]s to the launcher, each no earlier than asked.
+pub trait LaunchQueue: Send + Sync {
+    fn send(
+        &self,
+        message: &LaunchMessage,
+        not_before: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send;
+}
+
 /// A shared adapter is still an adapter: one store can serve several handlers.
 impl<T: JobStore + ?Sized> JobStore for std::sync::Arc<T> {
-    fn create(&self, job: &Job) -> impl Future<Output = Result<Created, StoreError>> + Send {
-        (**self).create(job)
+    fn create(&self, job: &Job, claims: &[SlotClaim]) -> impl Future<Output = Result<Created, StoreError>> + Send {
+        (**self).create(job, claims)
     }
 
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send {
         (**self).get(id)
     }
 
+    fn get_many(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send {
+        (**self).get_many(ids)
+    }
+
     fn update(&self, id: JobId, update: &JobUpdate) -> impl Future<Output = Result<Updated, StoreError>> + Send {
         (**self).update(id, update)
+    }
+
+    fn unfinished(&self) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send {
+        (**self).unfinished()
+    }
+
+    fn queued(&self, definition: &str, limit: usize) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send {
+        (**self).queued(definition, limit)
     }
 }
 
 impl<T: TaskLauncher + ?Sized> TaskLauncher for std::sync::Arc<T> {
     fn launch(&self, request: &TaskRequest) -> impl Future<Output = Result<Launched, LaunchError>> + Send {
         (**self).launch(request)
+    }
+}
+
+impl<T: TaskInspector + ?Sized> TaskInspector for std::sync::Arc<T> {
+    fn describe(&self, task_arns: &[String]) -> impl Future<Output = Result<Vec<TaskLookup>, InspectError>> + Send {
+        (**self).describe(task_arns)
+    }
+
+    fn find(&self, started_by: StartedBy) -> impl Future<Output = Result<Option<String>, InspectError>> + Send {
+        (**self).find(started_by)
+    }
+}
+
+impl<T: LaunchQueue + ?Sized> LaunchQueue for std::sync::Arc<T> {
+    fn send(
+        &self,
+        message: &LaunchMessage,
+        not_before: Option<DateTime<Utc>>,
+    ) -> impl Future<Output = Result<(), QueueError>> + Send {
+        (**self).send(message, not_before)
     }
 }

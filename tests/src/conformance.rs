@@ -45,7 +45,7 @@ async fn stored<S: JobStore>(store: &S, id: JobId) -> Job {
 /// A recorded job whose task ECS accepted.
 async fn launched_job<S: JobStore>(store: &S) -> Job {
     let job = new_job();
-    assert_eq!(store.create(&job).await.expect("create"), Created::Inserted);
+    assert_eq!(store.create(&job, &[]).await.expect("create"), Created::Inserted);
     let update = job.launched(TASK_ARN.into(), at(1));
     assert_eq!(store.update(job.id, &update).await.expect("update"), Updated::Applied);
     stored(store, job.id).await
@@ -77,7 +77,7 @@ fn lifecycle() -> Vec<TaskStateChange> {
 
 pub async fn create_then_get_returns_the_same_job<S: JobStore>(store: Arc<S>) {
     let job = new_job();
-    assert_eq!(store.create(&job).await.expect("create"), Created::Inserted);
+    assert_eq!(store.create(&job, &[]).await.expect("create"), Created::Inserted);
     assert_eq!(stored(&*store, job.id).await, job);
 }
 
@@ -87,13 +87,13 @@ pub async fn get_of_an_unknown_job_is_none<S: JobStore>(store: Arc<S>) {
 
 pub async fn create_of_an_existing_id_returns_the_stored_job_unchanged<S: JobStore>(store: Arc<S>) {
     let first = new_job();
-    store.create(&first).await.expect("create");
+    store.create(&first, &[]).await.expect("create");
     let mut second = new_job();
     second.id = first.id;
     second.definition = "backup".into();
-    match store.create(&second).await.expect("create") {
+    match store.create(&second, &[]).await.expect("create") {
         Created::AlreadyExists(existing) => assert_eq!(*existing, first),
-        Created::Inserted => panic!("a second create of the same id must not insert"),
+        other => panic!("a second create of the same id must return the stored job, not {other:?}"),
     }
     assert_eq!(stored(&*store, first.id).await, first);
 }
@@ -103,7 +103,7 @@ pub async fn sixteen_concurrent_creates_of_one_id_insert_once<S: JobStore + 'sta
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..16 {
         let (store, job) = (store.clone(), job.clone());
-        tasks.spawn(async move { store.create(&job).await.expect("create") });
+        tasks.spawn(async move { store.create(&job, &[]).await.expect("create") });
     }
     let outcomes = tasks.join_all().await;
     let inserted = outcomes.iter().filter(|o| **o == Created::Inserted).count();
@@ -129,7 +129,7 @@ pub async fn a_launch_is_recorded_at_most_once<S: JobStore>(store: Arc<S>) {
 
 pub async fn a_refused_launch_fails_the_job<S: JobStore>(store: Arc<S>) {
     let job = new_job();
-    store.create(&job).await.expect("create");
+    store.create(&job, &[]).await.expect("create");
     let refused = job.launch_refused("RESOURCE:MEMORY".into(), at(1));
     assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
     let now = stored(&*store, job.id).await;
@@ -242,7 +242,7 @@ pub async fn an_event_of_another_task_never_moves_an_attempt_whose_task_is_recor
 
 pub async fn before_the_launch_is_recorded_the_first_task_wins<S: JobStore>(store: Arc<S>) {
     let job = new_job();
-    store.create(&job).await.expect("create");
+    store.create(&job, &[]).await.expect("create");
     let first = event_update(&job, &lifecycle()[3]);
     let second = event_update(&job, &other_task_running());
     assert_eq!(store.update(job.id, &first).await.expect("update"), Updated::Applied);
@@ -319,7 +319,7 @@ pub async fn a_cancelled_job_is_never_reopened<S: JobStore>(store: Arc<S>) {
     let stop = event_update(&job, &without_exit_code);
     job.apply(&stop);
     job.status = JobStatus::Cancelled;
-    store.create(&job).await.expect("create");
+    store.create(&job, &[]).await.expect("create");
     let mut decided_as_if_failed = job.clone();
     decided_as_if_failed.status = JobStatus::Failed;
     let update = event_update(&decided_as_if_failed, &with_exit_code);
@@ -332,7 +332,7 @@ pub async fn a_cancelled_job_is_never_reopened<S: JobStore>(store: Arc<S>) {
 
 pub async fn a_refused_launch_is_never_reopened_by_a_stopped_event<S: JobStore>(store: Arc<S>) {
     let job = new_job();
-    store.create(&job).await.expect("create");
+    store.create(&job, &[]).await.expect("create");
     let refused = job.launch_refused("no capacity".into(), at(1));
     assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
     let failed = stored(&*store, job.id).await;
@@ -350,7 +350,7 @@ pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: 
     let first_attempt = new_job();
     let mut job = first_attempt.clone();
     job.attempts.start_next(at(2));
-    store.create(&job).await.expect("create");
+    store.create(&job, &[]).await.expect("create");
     // Decided when attempt 1 was still the current one.
     let late = event_update(&first_attempt, &lifecycle()[3]);
     assert_eq!(store.update(job.id, &late).await.expect("update"), Updated::GuardFailed);

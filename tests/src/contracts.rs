@@ -13,7 +13,12 @@ use shared::infra::contract::FunctionContract;
 use shared::infra::sync::lock;
 
 /// Every function of the service, as each declares itself.
-pub const FUNCTIONS: [FunctionContract; 3] = [create_job::CONTRACT, job_events::CONTRACT, job_api::CONTRACT];
+pub const FUNCTIONS: [FunctionContract; 4] = [
+    create_job::CONTRACT,
+    job_events::CONTRACT,
+    job_api::CONTRACT,
+    job_reconciler::CONTRACT,
+];
 
 /// Records `service:Operation` of every call made through the clients it is installed
 /// in, as the IAM action that authorizes it.
@@ -48,8 +53,15 @@ impl Intercept for OperationRecorder {
         if let Some(metadata) = config.load::<Metadata>() {
             // The SDK names services as their signing names do ("DynamoDB", "ECS"); IAM
             // prefixes are lower case.
-            let action = format!("{}:{}", metadata.service().to_ascii_lowercase(), metadata.name());
-            lock(&self.calls).push(action);
+            let service = metadata.service().to_ascii_lowercase();
+            // IAM has no action for a transaction: it authorizes each of its items as
+            // the item's own write. This service's transactions update items (and create
+            // jobs, whose PutItem its creators declare anyway).
+            let operation = match metadata.name() {
+                "TransactWriteItems" => "UpdateItem",
+                other => other,
+            };
+            lock(&self.calls).push(format!("{service}:{operation}"));
         }
         Ok(())
     }

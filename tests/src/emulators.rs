@@ -2,8 +2,11 @@
 //! Tests that need them fail (never skip) when it is missing.
 
 use aws_config::SdkConfig;
-use aws_sdk_dynamodb::types::{AttributeDefinition, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use shared::adapters::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE};
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType,
+};
+use shared::adapters::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE, PENDING_INDEX, QUEUE_INDEX};
 use shared::infra::config::JOBS_TABLE;
 use shared::infra::contract::FunctionContract;
 
@@ -22,27 +25,46 @@ pub async fn sdk_config() -> SdkConfig {
         .expect("valid SDK configuration")
 }
 
-/// A new, empty jobs table in DynamoDB Local, with the key schema Terraform declares.
+fn key(name: &str, key_type: KeyType) -> KeySchemaElement {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(key_type)
+        .build()
+        .expect("key schema")
+}
+
+/// A new, empty jobs table in DynamoDB Local, with the keys and indexes Terraform declares.
 pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
     let name = format!("jobs-test-{}", uuid::Uuid::new_v4().simple());
-    client
+    let mut request = client
         .create_table()
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
-        .attribute_definitions(
+        .key_schema(key(KEY_ATTRIBUTE, KeyType::Hash));
+    for attribute in [KEY_ATTRIBUTE, "pendingShard", "pendingSince", "queuedFor", "queuedSince"] {
+        request = request.attribute_definitions(
             AttributeDefinition::builder()
-                .attribute_name(KEY_ATTRIBUTE)
+                .attribute_name(attribute)
                 .attribute_type(ScalarAttributeType::S)
                 .build()
                 .expect("attribute definition"),
-        )
-        .key_schema(
-            KeySchemaElement::builder()
-                .attribute_name(KEY_ATTRIBUTE)
-                .key_type(KeyType::Hash)
+        );
+    }
+    for (index, hash, range) in [
+        (PENDING_INDEX, "pendingShard", "pendingSince"),
+        (QUEUE_INDEX, "queuedFor", "queuedSince"),
+    ] {
+        request = request.global_secondary_indexes(
+            GlobalSecondaryIndex::builder()
+                .index_name(index)
+                .key_schema(key(hash, KeyType::Hash))
+                .key_schema(key(range, KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
                 .build()
-                .expect("key schema"),
-        )
+                .expect("index"),
+        );
+    }
+    request
         .send()
         .await
         .expect("DynamoDB Local creates the table");

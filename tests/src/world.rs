@@ -5,24 +5,36 @@ use job_api::JobApi;
 use job_events::{EventError, JobEvents};
 use lambda_http::{Body, Response};
 use serde_json::Value;
+use std::sync::Arc;
+
 use shared::app::{EventOutcome, JobService};
 use shared::domain::JobDefinitions;
 use shared::ports::{JobStore, TaskLauncher};
+use shared::testing::queue::RecordingLaunchQueue;
 
 use crate::api::{self, Caller};
 
 pub struct World<S, L> {
-    pub create: create_job::CreateJob<S, L>,
-    pub events: JobEvents<S>,
+    pub create: create_job::CreateJob<S, L, Arc<RecordingLaunchQueue>>,
+    pub events: JobEvents<S, Arc<RecordingLaunchQueue>>,
     pub api: JobApi<S>,
+    /// The reconciler's use cases, on the same store and launcher.
+    pub reconciler: JobService<S, L, Arc<RecordingLaunchQueue>>,
+    /// What the handlers put on the launch queue.
+    pub queue: Arc<RecordingLaunchQueue>,
 }
 
-impl<S: JobStore + Clone, L: TaskLauncher> World<S, L> {
+impl<S: JobStore + Clone, L: TaskLauncher + Clone> World<S, L> {
     pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
+        let queue = Arc::new(RecordingLaunchQueue::default());
         Self {
-            create: create_job::CreateJob::new(JobService::new(store.clone(), launcher, definitions)),
-            events: JobEvents::new(JobService::without_launcher(store.clone())),
+            create: create_job::CreateJob::new(
+                JobService::new(store.clone(), launcher.clone(), definitions.clone()).with_queue(queue.clone()),
+            ),
+            reconciler: JobService::new(store.clone(), launcher, definitions).with_queue(queue.clone()),
+            events: JobEvents::new(JobService::without_launcher(store.clone()).with_queue(queue.clone())),
             api: JobApi::new(JobService::without_launcher(store)),
+            queue,
         }
     }
 

@@ -3,13 +3,13 @@
 
 use serde_json::Value;
 use shared::adapters::memory::InMemoryJobStore;
-use shared::domain::{Job, JobUpdate};
+use shared::domain::{Job, JobUpdate, SlotClaim};
 use shared::domain::{JobId, StartedBy};
-use shared::ports::{Created, JobStore, LaunchRefusal, StoreError, Updated};
+use shared::ports::{Created, JobStore, LaunchMessage, LaunchRefusal, StoreError, Updated};
 use shared::testing::launcher::{InMemoryTaskLauncher, ScriptedLaunch};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use tests::api::{assert_problem, header, json_body, ALICE};
+use tests::api::{assert_problem, json_body, ALICE};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::world::{definitions, World};
 
@@ -41,33 +41,66 @@ fn events(name: &str, job: &Value) -> Vec<Value> {
 }
 
 #[tokio::test]
-async fn ecs_not_answering_leaves_the_job_submitted_and_a_keyed_retry_starts_it_once() {
-    let (world, store, launcher) = world(vec![ScriptedLaunch::Unavailable("timeout".into())]);
+async fn ecs_not_answering_queues_the_job_and_its_next_try_starts_it_once() {
+    let (world, store, launcher) = world(vec![ScriptedLaunch::StartUnanswered]);
 
     let first = world.post(REPORT, ALICE, Some("k1")).await;
-    let problem = assert_problem(&first, 503, "launch-unavailable");
-    assert_eq!(header(&first, "retry-after"), Some("1"));
-    let id = problem["jobId"].as_str().expect("job id").to_owned();
-    assert_eq!(world.job(&id, ALICE).await["status"], "SUBMITTED");
+    assert_eq!(first.status(), 201, "{}", json_body(&first));
+    let job = json_body(&first);
+    let id = job["jobId"].as_str().expect("job id").to_owned();
+    assert_eq!(job["status"], "SUBMITTED");
+    let reason = job["statusReason"].as_str().expect("a reason");
+    assert!(reason.contains("ECS did not answer"), "{reason}");
+    assert!(job["nextAttemptAt"].as_str().is_some(), "{job}");
+    let queued = world.queue.take();
+    assert!(
+        matches!(&queued[..], [(LaunchMessage::Due { job_id }, Some(_))] if *job_id == id),
+        "{queued:?}"
+    );
 
+    // A keyed retry answers the same job and launches nothing.
     let retry = world.post(REPORT, ALICE, Some("k1")).await;
     assert_eq!(retry.status(), 201);
     assert_eq!(json_body(&retry)["jobId"], id.as_str());
-    assert_eq!(json_body(&retry)["status"], "STARTING");
+    assert_eq!(launcher.requests().len(), 1);
 
+    // A freed slot (or the due message) tries again, with the same token: the task the
+    // unanswered call started, not a second one.
+    world.reconciler.slot_freed("report").await.expect("launch");
+    let started = world.job(&id, ALICE).await;
+    assert_eq!(started["status"], "STARTING", "{started}");
+    assert_eq!(started["nextAttemptAt"], Value::Null);
     let requests = launcher.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(
-        requests[0].started_by, requests[1].started_by,
-        "the same attempt, so the same RunTask token"
-    );
+    assert_eq!(requests[0].started_by, requests[1].started_by, "the same RunTask token");
     assert_eq!(launcher.tasks_started(), 1);
-    assert_eq!(store.writes(), 2, "one create, one launch record");
+    assert_eq!(store.writes(), 3, "create, queued, launched");
+}
+
+#[tokio::test]
+async fn throttled_and_capacity_refusals_queue_the_job_instead_of_failing_it() {
+    let (world, _, launcher) = world(vec![
+        ScriptedLaunch::Throttle,
+        ScriptedLaunch::Refuse(LaunchRefusal::NoCapacity),
+    ]);
+    let job = json_body(&world.post(REPORT, ALICE, None).await);
+    let id = job["jobId"].as_str().expect("jobId").to_owned();
+    assert_eq!(job["status"], "SUBMITTED");
+    assert!(job["statusReason"].as_str().expect("reason").contains("throttling"), "{job}");
+
+    world.reconciler.slot_freed("report").await.expect("second try");
+    let waiting = world.job(&id, ALICE).await;
+    assert_eq!(waiting["status"], "SUBMITTED");
+    assert!(waiting["statusReason"].as_str().expect("reason").contains("no capacity"), "{waiting}");
+
+    world.reconciler.slot_freed("report").await.expect("third try");
+    assert_eq!(world.job(&id, ALICE).await["status"], "STARTING");
+    assert_eq!(launcher.tasks_started(), 1);
 }
 
 #[tokio::test]
 async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again() {
-    let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse(LaunchRefusal::NoCapacity)]);
+    let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse(LaunchRefusal::TaskDefinitionNotFound)]);
 
     let first = world.post(REPORT, ALICE, Some("k2")).await;
     let replay = world.post(REPORT, ALICE, Some("k2")).await;
@@ -77,7 +110,7 @@ async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again(
         problem["detail"]
             .as_str()
             .expect("detail")
-            .ends_with("ECS refused to run the task: no capacity in the chosen subnets."),
+            .ends_with("ECS refused to run the task: the task definition does not exist or has no ACTIVE revision."),
         "{problem}"
     );
     assert_eq!(json_body(&replay), json_body(&first));
@@ -136,18 +169,6 @@ async fn a_successful_job_costs_five_writes_and_duplicates_cost_none() {
     assert_eq!(world.job(job["jobId"].as_str().expect("jobId"), ALICE).await, finished);
 }
 
-#[tokio::test]
-async fn without_an_idempotency_key_a_503_never_says_to_retry_with_one() {
-    let (world, _, _) = world(vec![ScriptedLaunch::Unavailable("timeout".into())]);
-    let response = world.post(REPORT, ALICE, None).await;
-    let problem = assert_problem(&response, 503, "launch-unavailable");
-    let detail = problem["detail"].as_str().expect("detail");
-    assert!(!detail.contains("same Idempotency-Key"), "{detail}");
-    let id = problem["jobId"].as_str().expect("jobId");
-    assert!(detail.contains(&format!("/jobs/{id}")), "{detail}");
-    assert_eq!(world.job(id, ALICE).await["status"], "SUBMITTED");
-}
-
 /// The in-memory store, except that its first `fails` updates find the table unavailable.
 struct FlakyUpdates {
     store: InMemoryJobStore,
@@ -155,12 +176,24 @@ struct FlakyUpdates {
 }
 
 impl JobStore for FlakyUpdates {
-    async fn create(&self, job: &Job) -> Result<Created, StoreError> {
-        self.store.create(job).await
+    async fn create(&self, job: &Job, claims: &[SlotClaim]) -> Result<Created, StoreError> {
+        self.store.create(job, claims).await
     }
 
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
         self.store.get(id).await
+    }
+
+    async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        self.store.get_many(ids).await
+    }
+
+    async fn unfinished(&self) -> Result<Vec<JobId>, StoreError> {
+        self.store.unfinished().await
+    }
+
+    async fn queued(&self, definition: &str, limit: usize) -> Result<Vec<JobId>, StoreError> {
+        self.store.queued(definition, limit).await
     }
 
     async fn update(&self, id: JobId, update: &JobUpdate) -> Result<Updated, StoreError> {

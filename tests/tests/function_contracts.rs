@@ -6,11 +6,13 @@
 use serde_json::{json, Value};
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::ecs::EcsTaskLauncher;
+use shared::adapters::sqs::SqsLaunchQueue;
 use shared::app::JobService;
-use shared::domain::{JobId, StartedBy};
+use shared::domain::{Job, JobId, NewJob, Owner, Queued, StartedBy, WaitReason};
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::infra::contract::FunctionContract;
-use shared::infra::sdk::{dynamodb_config, ecs_config, CallBudget};
+use shared::infra::sdk::{dynamodb_config, ecs_config, sqs_config, CallBudget};
+use shared::ports::JobStore;
 use tests::api::{get_job, post_job, ALICE};
 use tests::contracts::OperationRecorder;
 use tests::emulators::{fresh_table, required_env, sdk_config};
@@ -43,27 +45,36 @@ async fn each_function_calls_only_the_operations_it_declares() {
             .build();
         DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(config), &table)
     };
-    let (create_calls, events_calls, api_calls) = (
+    let queue = |recorder: &OperationRecorder| {
+        let config = sqs_config(&sdk, CallBudget::SQS).interceptor(recorder.clone()).build();
+        SqsLaunchQueue::new(aws_sdk_sqs::Client::from_conf(config), required_env("LAUNCH_QUEUE_URL"))
+    };
+    let (create_calls, events_calls, api_calls, reconciler_calls) = (
+        OperationRecorder::default(),
         OperationRecorder::default(),
         OperationRecorder::default(),
         OperationRecorder::default(),
     );
     let ecs = EcsConfig::from_env(&ProcessEnvironment).expect("scripts/devenv sets the ECS variables");
-    let ecs_client = aws_sdk_ecs::Client::from_conf(
-        ecs_config(&sdk, CallBudget::ECS)
-            .interceptor(create_calls.clone())
-            .build(),
-    );
-    let launcher = EcsTaskLauncher::new(ecs_client, &ecs).expect("launcher");
+    let launcher = |recorder: &OperationRecorder| {
+        let client = aws_sdk_ecs::Client::from_conf(ecs_config(&sdk, CallBudget::ECS).interceptor(recorder.clone()).build());
+        EcsTaskLauncher::new(client, &ecs).expect("launcher")
+    };
     let mut json: Value = serde_json::from_str(&required_env("JOB_DEFINITIONS")).expect("JOB_DEFINITIONS is JSON");
     json["ghost"] = json!({"taskDefinition": "no-such-family", "container": "app"});
-    let create = create_job::CreateJob::new(JobService::new(
-        store(&create_calls),
-        launcher,
-        definitions(&json.to_string()),
-    ));
-    let events = job_events::JobEvents::new(JobService::without_launcher(store(&events_calls)));
+    // A limit, so that the paths that take and give back slots run too.
+    json["report"]["maxRunning"] = json!(5);
+    let create = create_job::CreateJob::new(
+        JobService::new(store(&create_calls), launcher(&create_calls), definitions(&json.to_string()))
+            .with_queue(queue(&create_calls)),
+    );
+    let events = job_events::JobEvents::new(JobService::without_launcher(store(&events_calls)).with_queue(queue(&events_calls)));
     let api = job_api::JobApi::new(JobService::without_launcher(store(&api_calls)));
+    let reconciler = job_reconciler::JobReconciler::new(
+        JobService::new(store(&reconciler_calls), launcher(&reconciler_calls), definitions(&json.to_string()))
+            .with_queue(queue(&reconciler_calls))
+            .with_quiet_for(std::time::Duration::ZERO),
+    );
 
     // create-job: a new job, a keyed replay, a refused launch.
     let key = format!("contract-{}", uuid::Uuid::new_v4());
@@ -95,6 +106,45 @@ async fn each_function_calls_only_the_operations_it_declares() {
     let read = api.handle(get_job(id, ALICE)).await;
     assert_eq!(read.status(), 200);
 
+    // job-reconciler: a launch whose outcome was lost an hour ago (looked for by
+    // startedBy, then launched), a running job whose events stopped (described), and a
+    // launch queue message.
+    let mut lost = Job::submitted(
+        NewJob {
+            id: JobId::random(),
+            owner: Owner::new("arn:aws:iam::123456789012:user/alice").expect("owner"),
+            definition: "report".into(),
+            container: "app".into(),
+            parameters: Default::default(),
+            idempotency_key: None,
+        },
+        chrono::Utc::now() - chrono::Duration::minutes(30),
+    );
+    lost.queue = Some(Queued {
+        reason: WaitReason::NoAnswer,
+        tries: 1,
+        next_try_at: Some(chrono::Utc::now() - chrono::Duration::minutes(29)),
+        outcome_unknown_since: Some(chrono::Utc::now() - chrono::Duration::minutes(30)),
+    });
+    let seed = store(&OperationRecorder::default());
+    seed.create(&lost, &[]).await.expect("seed a lost launch");
+    let submitted = create.handle(post_job(REPORT, ALICE, None)).await;
+    assert_eq!(submitted.status(), 201);
+    let pass = reconciler
+        .handle(json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {},
+                       "id": "1", "version": "0", "account": "123456789012", "time": "2026-11-27T12:00:00Z",
+                       "region": "us-east-1", "resources": []}))
+        .await
+        .expect("a pass");
+    let report = pass.into_response();
+    assert!(report["launches"].as_u64() >= Some(1) && report["describeCalls"].as_u64() >= Some(1), "{report}");
+    let message = json!({"Records": [{"messageId": "m1", "body": format!(r#"{{"kind":"due","jobId":"{}"}}"#, lost.id),
+                                      "eventSource": "aws:sqs"}]});
+    let batch = reconciler.handle(message).await.expect("a batch").into_response();
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+    let relaunched = seed.get(lost.id).await.expect("read").expect("job");
+    assert!(relaunched.current_attempt().task_arn.is_some(), "{relaunched:?}");
+
     let called = assert_calls_only_what_it_declares(&create_job::CONTRACT, &create_calls);
     for needed in ["dynamodb:PutItem", "dynamodb:UpdateItem", "ecs:RunTask"] {
         assert!(
@@ -106,4 +156,17 @@ async fn each_function_calls_only_the_operations_it_declares() {
     assert_eq!(called, job_events::CONTRACT.operations, "job-events");
     let called = assert_calls_only_what_it_declares(&job_api::CONTRACT, &api_calls);
     assert_eq!(called, job_api::CONTRACT.operations, "job-api");
+    let called = assert_calls_only_what_it_declares(&job_reconciler::CONTRACT, &reconciler_calls);
+    for needed in [
+        "dynamodb:Query",
+        "dynamodb:BatchGetItem",
+        "ecs:ListTasks",
+        "ecs:RunTask",
+        "ecs:DescribeTasks",
+    ] {
+        assert!(
+            called.iter().any(|op| op == needed),
+            "job-reconciler never called {needed}: {called:?}"
+        );
+    }
 }

@@ -11,14 +11,18 @@ use std::collections::{BTreeMap, HashMap};
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValuesOnConditionCheckFailure};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, UpdateGuard,
+    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, SlotChange,
+    SlotClaim, SlotPool, UpdateGuard, WaitReason,
 };
 use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 
@@ -26,7 +30,18 @@ use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 pub const GET_ITEM: &str = "dynamodb:GetItem";
 pub const PUT_ITEM: &str = "dynamodb:PutItem";
 pub const UPDATE_ITEM: &str = "dynamodb:UpdateItem";
+/// Transactions (a job's write with its slot counters) are authorized as their items'
+/// UpdateItem/PutItem; BatchGetItem and Query are the reconciler's.
+pub const BATCH_GET_ITEM: &str = "dynamodb:BatchGetItem";
+pub const QUERY: &str = "dynamodb:Query";
 
+/// The sparse index of unfinished jobs: only items with `pendingShard` are in it, and a
+/// job loses it when it finishes. Sharded so that hundreds of submissions per second
+/// spread over [`PENDING_SHARDS`] index partitions.
+pub const PENDING_INDEX: &str = "pending";
+pub const PENDING_SHARDS: u32 = 16;
+/// The sparse index of jobs waiting for a launch, per definition, oldest first.
+pub const QUEUE_INDEX: &str = "queue";
 /// The table's only key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "jobId";
 
@@ -68,37 +83,198 @@ fn invalid(job_id: impl ToString, problem: &'static str, source: Option<Cause>) 
     }
 }
 
+/// How often a transaction that met another one on the same item (a slot counter under
+/// concurrent launches) is tried again before the store reports itself unavailable.
+const TRANSACTION_TRIES: u32 = 6;
+
+/// What a cancelled transaction says about its items.
+enum Cancelled {
+    /// The first item's (the job's) condition failed; its old image if returned.
+    Job(Option<HashMap<String, AttributeValue>>),
+    /// A slot counter's condition failed: the pool is full.
+    Limit,
+    /// Another transaction held an item: worth trying again.
+    Conflict,
+    Other,
+}
+
+fn cancelled(err: &TransactWriteItemsError) -> Option<Cancelled> {
+    let TransactWriteItemsError::TransactionCanceledException(e) = err else {
+        return None;
+    };
+    let reasons = e.cancellation_reasons();
+    let code = |r: &aws_sdk_dynamodb::types::CancellationReason| r.code().unwrap_or("None").to_owned();
+    if let Some(first) = reasons.first().filter(|r| code(r) == "ConditionalCheckFailed") {
+        return Some(Cancelled::Job(first.item().cloned()));
+    }
+    if reasons.iter().skip(1).any(|r| code(r) == "ConditionalCheckFailed") {
+        return Some(Cancelled::Limit);
+    }
+    if reasons.iter().any(|r| code(r) == "TransactionConflict") {
+        return Some(Cancelled::Conflict);
+    }
+    Some(Cancelled::Other)
+}
+
+impl DynamoJobStore {
+    /// The counter updates that take (or give back) one slot of each pool.
+    fn counter_updates(&self, slots: &SlotChange, held: &[SlotPool]) -> Result<Vec<TransactWriteItem>, StoreError> {
+        let mut items = Vec::new();
+        let build = |update: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
+            update
+                .table_name(&self.table)
+                .build()
+                .map(|u| TransactWriteItem::builder().update(u).build())
+                .map_err(|e| invalid("slots", "counter update cannot be built", Some(e.into())))
+        };
+        match slots {
+            SlotChange::Keep => {}
+            SlotChange::Take(claims) => {
+                for SlotClaim { pool, limit } in claims {
+                    items.push(build(
+                        Update::builder()
+                            .key(KEY_ATTRIBUTE, AttributeValue::S(pool.key()))
+                            .update_expression("SET running = if_not_exists(running, :zero) + :one")
+                            .condition_expression("attribute_not_exists(running) OR running < :limit")
+                            .expression_attribute_values(":zero", AttributeValue::N("0".into()))
+                            .expression_attribute_values(":one", AttributeValue::N("1".into()))
+                            .expression_attribute_values(":limit", AttributeValue::N(limit.to_string())),
+                    )?);
+                }
+            }
+            // What the job holds is what goes back; the job's own condition
+            // (`attribute_exists(slots)`) makes sure it goes back once.
+            SlotChange::Release(_) => {
+                for pool in held {
+                    items.push(build(
+                        Update::builder()
+                            .key(KEY_ATTRIBUTE, AttributeValue::S(pool.key()))
+                            .update_expression("ADD running :minusOne")
+                            .expression_attribute_values(":minusOne", AttributeValue::N("-1".into())),
+                    )?);
+                }
+            }
+        }
+        Ok(items)
+    }
+
+    /// Runs a transaction, trying again while it only met other transactions.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Cancelled>, StoreError> {
+        for try_number in 1..=TRANSACTION_TRIES {
+            let result = self
+                .client
+                .transact_write_items()
+                .set_transact_items(Some(items.clone()))
+                .send()
+                .await;
+            let err = match result {
+                Ok(_) => return Ok(None),
+                Err(err) => err,
+            };
+            match err.as_service_error().and_then(cancelled) {
+                Some(Cancelled::Conflict) if try_number < TRANSACTION_TRIES => {
+                    let pause = 10 * u64::from(try_number) + fastrand::u64(0..20);
+                    tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+                }
+                Some(Cancelled::Conflict | Cancelled::Other) | None => {
+                    return Err(unavailable("TransactWriteItems", err));
+                }
+                Some(outcome) => return Ok(Some(outcome)),
+            }
+        }
+        unreachable!("the last try returns")
+    }
+
+    async fn query_keys(
+        &self,
+        index: &'static str,
+        partition: (&str, String),
+        limit: Option<usize>,
+    ) -> Result<Vec<JobId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start = None;
+        loop {
+            let page = limit.map(|l| i32::try_from(l.saturating_sub(ids.len())).unwrap_or(i32::MAX));
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(index)
+                .key_condition_expression("#partition = :partition")
+                .expression_attribute_names("#partition", partition.0)
+                .expression_attribute_values(":partition", AttributeValue::S(partition.1.clone()))
+                .scan_index_forward(true)
+                .set_limit(page)
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| unavailable("Query", e))?;
+            for item in output.items() {
+                if let Some(id) = item.get(KEY_ATTRIBUTE).and_then(|v| v.as_s().ok()).and_then(|v| JobId::parse(v)) {
+                    ids.push(id);
+                }
+            }
+            start = output.last_evaluated_key;
+            if start.is_none() || limit.is_some_and(|l| ids.len() >= l) {
+                return Ok(ids);
+            }
+        }
+    }
+}
+
 impl JobStore for DynamoJobStore {
-    async fn create(&self, job: &Job) -> Result<Created, StoreError> {
+    async fn create(&self, job: &Job, claims: &[SlotClaim]) -> Result<Created, StoreError> {
         let item = serde_dynamo::to_item(JobItem::from(job))
             .map_err(|e| invalid(job.id, "cannot be encoded", Some(e.into())))?;
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(#key)")
-            .expression_attribute_names("#key", KEY_ATTRIBUTE)
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Created::Inserted),
-            Err(SdkError::ServiceError(failure)) if failure.err().is_conditional_check_failed_exception() => {
-                let returned = match failure.into_err() {
-                    PutItemError::ConditionalCheckFailedException(e) => e.item,
-                    _ => None,
-                };
-                // Engines without ReturnValuesOnConditionCheckFailure return no item.
-                let existing = match returned {
-                    Some(item) => Some(decode(item, &job.id.to_string())?),
-                    None => self.get(job.id).await?,
-                };
-                let existing = existing.ok_or_else(|| invalid(job.id, "exists and vanished", None))?;
-                Ok(Created::AlreadyExists(Box::new(existing)))
+        let returned = if claims.is_empty() {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#key)")
+                .expression_attribute_names("#key", KEY_ATTRIBUTE)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(Created::Inserted),
+                Err(SdkError::ServiceError(failure)) if failure.err().is_conditional_check_failed_exception() => {
+                    match failure.into_err() {
+                        PutItemError::ConditionalCheckFailedException(e) => e.item,
+                        _ => None,
+                    }
+                }
+                Err(err) => return Err(unavailable("PutItem", err)),
             }
-            Err(err) => Err(unavailable("PutItem", err)),
-        }
+        } else {
+            // The job and its slots in one atomic write: no crash can leave either alone.
+            let put = Put::builder()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(#key)")
+                .expression_attribute_names("#key", KEY_ATTRIBUTE)
+                .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                .build()
+                .map_err(|e| invalid(job.id, "cannot be encoded", Some(e.into())))?;
+            let mut items = vec![TransactWriteItem::builder().put(put).build()];
+            items.extend(self.counter_updates(&SlotChange::Take(claims.to_vec()), &[])?);
+            match self.transact(items).await? {
+                None => return Ok(Created::Inserted),
+                Some(Cancelled::Limit) => return Ok(Created::LimitReached),
+                Some(Cancelled::Job(old)) => old,
+                Some(Cancelled::Conflict | Cancelled::Other) => {
+                    return Err(invalid(job.id, "transaction cancelled for no known reason", None))
+                }
+            }
+        };
+        // Engines without ReturnValuesOnConditionCheckFailure return no item.
+        let existing = match returned {
+            Some(item) => Some(decode(item, &job.id.to_string())?),
+            None => self.get(job.id).await?,
+        };
+        let existing = existing.ok_or_else(|| invalid(job.id, "exists and vanished", None))?;
+        Ok(Created::AlreadyExists(Box::new(existing)))
     }
 
     async fn get(&self, id: JobId) -> Result<Option<Job>, StoreError> {
@@ -116,6 +292,54 @@ impl JobStore for DynamoJobStore {
         output.item.map(|item| decode(item, &id.to_string())).transpose()
     }
 
+    async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Job>, StoreError> {
+        const BATCH: usize = 100;
+        let mut jobs = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(BATCH) {
+            let mut keys: Vec<_> = chunk.iter().map(|id| Self::key(*id)).collect();
+            // DynamoDB may leave keys unprocessed under load: ask again for those.
+            for _ in 0..TRANSACTION_TRIES {
+                if keys.is_empty() {
+                    break;
+                }
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut keys)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(|e| invalid("batch", "keys cannot be built", Some(e.into())))?;
+                let output = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable("BatchGetItem", e))?;
+                if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
+                    for item in items {
+                        let id = item
+                            .get(KEY_ATTRIBUTE)
+                            .and_then(|v| v.as_s().ok())
+                            .cloned()
+                            .unwrap_or_default();
+                        jobs.push(decode(item, &id)?);
+                    }
+                }
+                keys = output
+                    .unprocessed_keys
+                    .and_then(|mut u| u.remove(&self.table))
+                    .map(|k| k.keys)
+                    .unwrap_or_default();
+            }
+            if !keys.is_empty() {
+                return Err(StoreError::Unavailable {
+                    operation: "BatchGetItem",
+                    source: format!("{} keys stayed unprocessed", keys.len()).into(),
+                });
+            }
+        }
+        Ok(jobs)
+    }
+
     async fn update(&self, id: JobId, update: &JobUpdate) -> Result<Updated, StoreError> {
         let index = update
             .attempt
@@ -125,6 +349,11 @@ impl JobStore for DynamoJobStore {
         let attempt = format!("attempts[{index}]");
         // Every update is for the current attempt: the list ends at it.
         let mut condition = "size(attempts) = :attemptCount".to_owned();
+        condition.push_str(if update.holds_slots {
+            " AND attribute_exists(slots)"
+        } else {
+            " AND attribute_not_exists(slots)"
+        });
         let mut values = HashMap::from([
             (":attempt".to_owned(), encode(id, &AttemptItem::from(&update.attempt))?),
             (
@@ -134,6 +363,11 @@ impl JobStore for DynamoJobStore {
             (":newStatus".to_owned(), status_value(update.status)),
             (":updatedAt".to_owned(), AttributeValue::S(timestamp(update.updated_at))),
         ]);
+        let terminal = [
+            (":succeeded", JobStatus::Succeeded),
+            (":failed", JobStatus::Failed),
+            (":cancelled", JobStatus::Cancelled),
+        ];
         match &update.guard {
             UpdateGuard::AwaitingLaunch => {
                 condition.push_str(&format!(
@@ -161,45 +395,145 @@ impl JobStore for DynamoJobStore {
                 condition.push(')');
                 values.insert(":taskArn".to_owned(), AttributeValue::S(event.task_arn.clone()));
                 values.insert(":version".to_owned(), AttributeValue::N(event.version.to_string()));
-                for (name, status) in [
-                    (":succeeded", JobStatus::Succeeded),
-                    (":failed", JobStatus::Failed),
-                    (":cancelled", JobStatus::Cancelled),
-                ] {
+                for (name, status) in terminal {
+                    values.insert(name.to_owned(), status_value(status));
+                }
+            }
+            UpdateGuard::Unchanged { task_arn, version } => {
+                condition.push_str(&format!(
+                    " AND {attempt}.taskArn = :taskArn AND NOT (#status IN (:succeeded, :failed, :cancelled))"
+                ));
+                match version {
+                    Some(version) => {
+                        condition.push_str(&format!(" AND {attempt}.eventVersion = :version"));
+                        values.insert(":version".to_owned(), AttributeValue::N(version.to_string()));
+                    }
+                    None => condition.push_str(&format!(" AND attribute_not_exists({attempt}.eventVersion)")),
+                }
+                values.insert(":taskArn".to_owned(), AttributeValue::S(task_arn.clone()));
+                for (name, status) in terminal {
                     values.insert(name.to_owned(), status_value(status));
                 }
             }
         }
-        let mut expression = format!("SET {attempt} = :attempt, #status = :newStatus, updatedAt = :updatedAt");
+
+        let mut sets = vec![
+            format!("{attempt} = :attempt"),
+            "#status = :newStatus".to_owned(),
+            "updatedAt = :updatedAt".to_owned(),
+        ];
+        let mut removes = Vec::new();
         match &update.status_reason {
             Some(reason) => {
-                expression.push_str(", statusReason = :reason");
+                sets.push("statusReason = :reason".to_owned());
                 values.insert(":reason".to_owned(), AttributeValue::S(reason.clone()));
             }
-            None => expression.push_str(" REMOVE statusReason"),
+            None => removes.push("statusReason"),
+        }
+        match &update.queue {
+            Some(queue) => {
+                sets.push("#queue = :queue".to_owned());
+                // In the queue index while it waits, in the order it was submitted.
+                sets.push("queuedFor = definition".to_owned());
+                sets.push("queuedSince = pendingSince".to_owned());
+                let item = serde_dynamo::to_attribute_value(QueueItem::from(queue))
+                    .map_err(|e| invalid(id, "queue entry cannot be encoded", Some(e.into())))?;
+                values.insert(":queue".to_owned(), item);
+            }
+            None => removes.extend(["#queue", "queuedFor", "queuedSince"]),
+        }
+        match &update.slots {
+            SlotChange::Keep => {}
+            SlotChange::Take(claims) => {
+                sets.push("slots = :slots".to_owned());
+                let keys = claims.iter().map(|c| AttributeValue::S(c.pool.key())).collect();
+                values.insert(":slots".to_owned(), AttributeValue::L(keys));
+            }
+            SlotChange::Release(_) => removes.push("slots"),
+        }
+        if update.status.is_terminal() {
+            // Out of the index of unfinished jobs: the reconciler never reads it again.
+            removes.extend(["pendingShard", "pendingSince"]);
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
+        if expression.contains("#queue") {
+            names.insert("#queue".to_owned(), "queue".to_owned());
         }
 
-        let result = self
-            .client
-            .update_item()
+        if update.slots == SlotChange::Keep {
+            let result = self
+                .client
+                .update_item()
+                .table_name(&self.table)
+                .set_key(Some(Self::key(id)))
+                .update_expression(expression)
+                .condition_expression(condition)
+                .set_expression_attribute_names(Some(names))
+                .set_expression_attribute_values(Some(values))
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(Updated::Applied),
+                Err(SdkError::ServiceError(failure))
+                    if matches!(failure.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
+                {
+                    Ok(Updated::GuardFailed)
+                }
+                Err(err) => Err(unavailable("UpdateItem", err)),
+            };
+        }
+
+        // The job's change and its slots' counters in one atomic write.
+        let held = match &update.slots {
+            SlotChange::Release(pools) => pools.clone(),
+            _ => Vec::new(),
+        };
+        let job_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
             .update_expression(expression)
             .condition_expression(condition)
-            .expression_attribute_names("#status", "status")
+            .set_expression_attribute_names(Some(names))
             .set_expression_attribute_values(Some(values))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(Updated::Applied),
-            Err(SdkError::ServiceError(failure))
-                if matches!(failure.err(), UpdateItemError::ConditionalCheckFailedException(_)) =>
-            {
-                Ok(Updated::GuardFailed)
-            }
-            Err(err) => Err(unavailable("UpdateItem", err)),
-        }
+            .build()
+            .map_err(|e| invalid(id, "update cannot be built", Some(e.into())))?;
+        let mut items = vec![TransactWriteItem::builder().update(job_update).build()];
+        items.extend(self.counter_updates(&update.slots, &held)?);
+        Ok(match self.transact(items).await? {
+            None => Updated::Applied,
+            Some(Cancelled::Limit) => Updated::LimitReached,
+            Some(_) => Updated::GuardFailed,
+        })
     }
+
+    async fn unfinished(&self) -> Result<Vec<JobId>, StoreError> {
+        let mut ids = Vec::new();
+        for shard in 0..PENDING_SHARDS {
+            let partition = ("pendingShard", format!("{shard:x}"));
+            ids.extend(self.query_keys(PENDING_INDEX, partition, None).await?);
+        }
+        Ok(ids)
+    }
+
+    async fn queued(&self, definition: &str, limit: usize) -> Result<Vec<JobId>, StoreError> {
+        let limit = (limit < usize::MAX).then_some(limit);
+        self.query_keys(QUEUE_INDEX, ("queuedFor", definition.to_owned()), limit)
+            .await
+    }
+}
+
+/// The shard of a job in the index of unfinished jobs: its id's first hex digit.
+fn pending_shard(id: JobId) -> String {
+    id.to_string().chars().next().map(String::from).unwrap_or_default()
+}
+
+/// The sort key of a job in both indexes: creation time, then id.
+fn pending_since(job: &Job) -> String {
+    format!("{}#{}", timestamp(job.created_at), job.id)
 }
 
 fn status_value(status: JobStatus) -> AttributeValue {
@@ -241,6 +575,44 @@ struct JobItem {
     created_at: DateTime<Utc>,
     updated_at: DateTime<Utc>,
     attempts: Vec<AttemptItem>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queue: Option<QueueItem>,
+    /// The slot pools the job holds (their counter items' keys).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    slots: Vec<String>,
+    /// Keys of the `pending` index, present while the job is unfinished.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_shard: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pending_since: Option<String>,
+    /// Keys of the `queue` index, present while the job waits for a launch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queued_for: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    queued_since: Option<String>,
+}
+
+/// A waiting job's queue entry.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueueItem {
+    reason: String,
+    tries: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    next_try_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    outcome_unknown_since: Option<DateTime<Utc>>,
+}
+
+impl From<&Queued> for QueueItem {
+    fn from(q: &Queued) -> Self {
+        Self {
+            reason: q.reason.as_str().to_owned(),
+            tries: q.tries,
+            next_try_at: q.next_try_at,
+            outcome_unknown_since: q.outcome_unknown_since,
+        }
+    }
 }
 
 /// Absent values are absent attributes, not NULLs: the conditions test
@@ -304,6 +676,8 @@ impl From<AttemptItem> for Attempt {
 
 impl From<&Job> for JobItem {
     fn from(job: &Job) -> Self {
+        let unfinished = !job.status.is_terminal();
+        let waiting = unfinished && job.queue.is_some();
         Self {
             job_id: job.id.to_string(),
             owner: job.owner.as_str().to_owned(),
@@ -316,6 +690,12 @@ impl From<&Job> for JobItem {
             created_at: job.created_at,
             updated_at: job.updated_at,
             attempts: job.attempts.iter().map(AttemptItem::from).collect(),
+            queue: job.queue.as_ref().map(QueueItem::from),
+            slots: job.slots.iter().map(SlotPool::key).collect(),
+            pending_shard: unfinished.then(|| pending_shard(job.id)),
+            pending_since: unfinished.then(|| pending_since(job)),
+            queued_for: waiting.then(|| job.definition.clone()),
+            queued_since: waiting.then(|| pending_since(job)),
         }
     }
 }
@@ -329,6 +709,10 @@ enum InvalidJobItem {
     Owner,
     #[error(transparent)]
     Attempts(#[from] InvalidAttempts),
+    #[error("queue reason {0:?} is not one this service writes")]
+    QueueReason(String),
+    #[error("slot pool {0:?} is not one this service writes")]
+    SlotPool(String),
 }
 
 impl TryFrom<JobItem> for Job {
@@ -338,6 +722,20 @@ impl TryFrom<JobItem> for Job {
         let id = JobId::parse(&item.job_id).ok_or(InvalidJobItem::JobId)?;
         let owner = Owner::new(item.owner).ok_or(InvalidJobItem::Owner)?;
         let attempts = Attempts::from_recorded(item.attempts.into_iter().map(Attempt::from).collect())?;
+        let queue = match item.queue {
+            None => None,
+            Some(q) => Some(Queued {
+                reason: WaitReason::parse(&q.reason).ok_or(InvalidJobItem::QueueReason(q.reason))?,
+                tries: q.tries,
+                next_try_at: q.next_try_at,
+                outcome_unknown_since: q.outcome_unknown_since,
+            }),
+        };
+        let slots = item
+            .slots
+            .into_iter()
+            .map(|key| SlotPool::parse(&key).ok_or(InvalidJobItem::SlotPool(key)))
+            .collect::<Result<_, _>>()?;
         Ok(Self {
             id,
             owner,
@@ -350,6 +748,8 @@ impl TryFrom<JobItem> for Job {
             created_at: item.created_at,
             updated_at: item.updated_at,
             attempts,
+            queue,
+            slots,
         })
     }
 }

@@ -3,21 +3,31 @@
 //! RunTask has three kinds of answer and each needs its own handling: a task; HTTP 200
 //! with `failures[]` and no task (capacity, missing resources), after which no event
 //! will ever arrive; and an error that is either definite (bad request: no task) or not
-//! (throttled, 5xx, timeout: a task may exist). Only the last is a [`LaunchError`].
+//! (5xx, timeout: a task may exist). Only the last is a [`LaunchError`]; a throttled
+//! call is its own answer, because ECS did not run it.
+//!
+//! The same adapter is the reconciler's [`TaskInspector`]: DescribeTasks answers are
+//! converted here into the [`TaskObservation`]s the rules take, exactly as events are.
 
-use aws_sdk_ecs::error::{DisplayErrorContext, SdkError};
+use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
 use aws_sdk_ecs::types::{
-    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, KeyValuePair, LaunchType, NetworkConfiguration,
-    PropagateTags, Tag, TaskOverride,
+    AssignPublicIp, AwsVpcConfiguration, ContainerOverride, DesiredStatus, KeyValuePair, LaunchType,
+    NetworkConfiguration, PropagateTags, Tag, Task, TaskOverride,
 };
 use aws_sdk_ecs::Client;
+use chrono::{DateTime, Utc};
 
+use crate::domain::{ContainerObservation, EcsTaskStatus, StartedBy, TaskObservation};
 use crate::infra::config::{ConfigError, EcsConfig};
-use crate::ports::{Cause, LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
+use crate::ports::{
+    Cause, InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+};
 
-/// The operation this adapter calls, as an IAM action.
+/// The operations this adapter calls, as IAM actions.
 pub const RUN_TASK: &str = "ecs:RunTask";
+pub const DESCRIBE_TASKS: &str = "ecs:DescribeTasks";
+pub const LIST_TASKS: &str = "ecs:ListTasks";
 
 /// Tag keys put on every task, so that tasks can be traced back to jobs in the console
 /// and in Cost Explorer.
@@ -99,6 +109,10 @@ impl TaskLauncher for EcsTaskLauncher {
         };
         match answer {
             Answer::Started(task_arn) => Ok(Launched::Started { task_arn }),
+            Answer::Throttled => {
+                tracing::info!(job_id = %started_by.job_id, attempt = started_by.attempt, "RunTask throttled");
+                Ok(Launched::Throttled)
+            }
             Answer::Refused(refusal, raw) => {
                 // ECS's words (with account ids, role ARNs, subnet ids) for the operator only.
                 tracing::warn!(
@@ -124,10 +138,103 @@ impl TaskLauncher for EcsTaskLauncher {
     }
 }
 
+impl TaskInspector for EcsTaskLauncher {
+    async fn describe(&self, task_arns: &[String]) -> Result<Vec<TaskLookup>, InspectError> {
+        let output = self
+            .client
+            .describe_tasks()
+            .cluster(&self.cluster)
+            .set_tasks(Some(task_arns.to_vec()))
+            .send()
+            .await
+            .map_err(|e| InspectError {
+                operation: "DescribeTasks",
+                source: Box::new(e),
+            })?;
+        let mut lookups: Vec<TaskLookup> = output
+            .tasks()
+            .iter()
+            .filter_map(|task| {
+                let observed = observation(task);
+                if observed.is_none() {
+                    tracing::warn!(task_arn = task.task_arn(), "DescribeTasks answer without status or version; skipped");
+                }
+                observed.map(TaskLookup::Found)
+            })
+            .collect();
+        for failure in output.failures() {
+            match (failure.reason(), failure.arn()) {
+                (Some("MISSING"), Some(arn)) => lookups.push(TaskLookup::Missing { task_arn: arn.to_owned() }),
+                (reason, arn) => tracing::warn!(?reason, ?arn, detail = failure.detail(), "DescribeTasks failure"),
+            }
+        }
+        Ok(lookups)
+    }
+
+    async fn find(&self, started_by: StartedBy) -> Result<Option<String>, InspectError> {
+        // Stopped tasks are listed only when asked for; a task started by a lost launch
+        // may have run and stopped since.
+        for desired in [DesiredStatus::Running, DesiredStatus::Stopped] {
+            let output = self
+                .client
+                .list_tasks()
+                .cluster(&self.cluster)
+                .started_by(started_by.to_string())
+                .desired_status(desired)
+                .send()
+                .await
+                .map_err(|e| InspectError {
+                    operation: "ListTasks",
+                    source: Box::new(e),
+                })?;
+            if let Some(arn) = output.task_arns().first() {
+                return Ok(Some(arn.clone()));
+            }
+        }
+        Ok(None)
+    }
+}
+
+fn timestamp(at: Option<&aws_sdk_ecs::primitives::DateTime>) -> Option<DateTime<Utc>> {
+    let at = at?;
+    DateTime::from_timestamp(at.secs(), at.subsec_nanos())
+}
+
+/// A DescribeTasks task as the rules see it: the same facts as an event's `detail`.
+/// Without `lastStatus` or `version` it cannot be ordered against events: none.
+fn observation(task: &Task) -> Option<TaskObservation> {
+    let version = u64::try_from(task.version()).ok().filter(|v| *v > 0)?;
+    Some(TaskObservation {
+        task_arn: task.task_arn()?.to_owned(),
+        last_status: EcsTaskStatus::parse(task.last_status()?)?,
+        version,
+        started_by: task.started_by().and_then(StartedBy::parse),
+        stop_code: task.stop_code().map(|c| c.as_str().to_owned()),
+        stopped_reason: task.stopped_reason().map(str::to_owned),
+        containers: task
+            .containers()
+            .iter()
+            .map(|c| ContainerObservation {
+                name: c.name().unwrap_or_default().to_owned(),
+                exit_code: c.exit_code(),
+                reason: c.reason().map(str::to_owned),
+            })
+            .collect(),
+        created_at: timestamp(task.created_at()),
+        started_at: timestamp(task.started_at()),
+        stopping_at: timestamp(task.stopping_at()),
+        execution_stopped_at: timestamp(task.execution_stopped_at()),
+        stopped_at: timestamp(task.stopped_at()),
+        updated_at: None,
+    })
+}
+
 /// What a RunTask answer means, with ECS's raw words for the log.
 #[derive(Debug)]
 enum Answer {
     Started(String),
+    /// ECS refused the call for its rate limit, after the SDK's own retries.
+    Throttled,
     Refused(LaunchRefusal, String),
     /// No definite answer: a task may exist.
     Unknown(Cause),
@@ -169,6 +276,10 @@ fn classify_output(output: &RunTaskOutput) -> Answer {
 /// be in flight) leaves the outcome unknown, because the task may exist.
 fn classify_error(err: SdkError<RunTaskError>) -> Answer {
     let raw = DisplayErrorContext(&err).to_string();
+    // ECS answers a throttled call with this code and does not run it.
+    if err.code() == Some("ThrottlingException") {
+        return Answer::Throttled;
+    }
     let SdkError::ServiceError(failure) = err else {
         return Answer::Unknown(Box::new(err));
     };
@@ -297,7 +408,7 @@ mod tests {
     }
 
     #[test]
-    fn server_errors_and_throttling_leave_the_outcome_unknown() {
+    fn server_errors_leave_the_outcome_unknown_and_throttling_is_its_own_answer() {
         use aws_sdk_ecs::types::error::ServerException;
         let server = RunTaskError::ServerException(ServerException::builder().message("internal").build());
         assert!(matches!(classify_error(service_error(server, 500)), Answer::Unknown(_)));
@@ -307,10 +418,7 @@ mod tests {
                 .message("Rate exceeded")
                 .build(),
         );
-        assert!(matches!(
-            classify_error(service_error(throttled, 400)),
-            Answer::Unknown(_)
-        ));
+        assert!(matches!(classify_error(service_error(throttled, 400)), Answer::Throttled));
     }
 
     #[test]

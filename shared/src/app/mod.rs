@@ -1,6 +1,8 @@
 //! The use cases, over the ports: submit a job, read a job, apply an observation of a
 //! task. Handlers parse and render; [`JobService`] decides, on domain types only.
 
+mod reconcile;
 mod service;
 
-pub use service::{EventOutcome, JobRequest, JobService, NoLauncher, ServiceError};
+pub use reconcile::{PassReport, QUIET_FOR};
+pub use service::{EventOutcome, JobRequest, JobService, NoLauncher, NoQueue, ServiceError};

@@ -5,11 +5,12 @@ use std::collections::BTreeMap;
 use chrono::Utc;
 
 use crate::domain::{
-    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinitions, JobId, JobStatus, JobUpdate, NewJob, Owner,
-    TaskObservation,
+    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinition, JobDefinitions, JobId, JobStatus, JobUpdate,
+    Limits, NewJob, Owner, SlotChange, SlotPool, TaskObservation, WaitReason,
 };
 use crate::ports::{
-    with_causes, Created, JobStore, LaunchError, Launched, StoreError, TaskLauncher, TaskRequest, Updated,
+    with_causes, Created, JobStore, LaunchMessage, LaunchQueue, Launched, StoreError, TaskLauncher, TaskRequest,
+    Updated,
 };
 
 /// A validated-to-be request body of `POST /jobs`.
@@ -41,16 +42,6 @@ pub enum ServiceError {
     /// ECS refused the task for good; the job is recorded as FAILED.
     #[error("ECS refused to run job {}: {}", job.id, job.status_reason.as_deref().unwrap_or("no reason given"))]
     LaunchRefused { job: Box<Job> },
-    /// ECS gave no definite answer; the job is recorded SUBMITTED and its task may exist.
-    /// `keyed` says whether the request carried an Idempotency-Key, with which a retry
-    /// launches the job at most once.
-    #[error("could not reach ECS to run job {job_id}")]
-    LaunchUnavailable {
-        job_id: JobId,
-        keyed: bool,
-        #[source]
-        source: LaunchError,
-    },
     #[error(transparent)]
     Store(#[from] StoreError),
     /// Something that cannot happen did: a defect, reported as such.
@@ -59,26 +50,38 @@ pub enum ServiceError {
 }
 
 /// The use cases, holding what they need across invocations: the job store, the task
-/// launcher and the configured job definitions. Functions that never launch a task (the
-/// read API, the event handler) hold [`NoLauncher`], so submitting cannot even be written
-/// there.
-pub struct JobService<S, L = NoLauncher> {
-    store: S,
-    launcher: L,
-    definitions: JobDefinitions,
+/// launcher, the launch queue and the configured job definitions. Functions that never
+/// launch a task hold [`NoLauncher`], and those that never queue one [`NoQueue`], so the
+/// use cases they must not run cannot even be written there.
+pub struct JobService<S, L = NoLauncher, Q = NoQueue> {
+    pub(super) store: S,
+    pub(super) launcher: L,
+    pub(super) queue: Q,
+    pub(super) definitions: JobDefinitions,
+    /// The service-wide `maxRunning`.
+    pub(super) service_limit: Option<u32>,
+    /// How long no write may move a job with a task before the reconciler asks ECS.
+    pub(super) quiet_for: std::time::Duration,
 }
 
 /// The launcher of a [`JobService`] that does not launch tasks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct NoLauncher;
 
+/// The launch queue of a [`JobService`] that never defers a launch nor frees a slot.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoQueue;
+
 impl<S: JobStore> JobService<S> {
-    /// A service that reads jobs and applies task observations, and launches nothing.
+    /// A service that reads jobs, and launches and queues nothing.
     pub fn without_launcher(store: S) -> Self {
         Self {
             store,
             launcher: NoLauncher,
+            queue: NoQueue,
             definitions: JobDefinitions::default(),
+            service_limit: None,
+            quiet_for: super::QUIET_FOR,
         }
     }
 }
@@ -88,16 +91,59 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
         Self {
             store,
             launcher,
+            queue: NoQueue,
             definitions,
+            service_limit: None,
+            quiet_for: super::QUIET_FOR,
         }
     }
+}
 
-    /// Records the job, then runs its first attempt and records the task.
+impl<S, L> JobService<S, L, NoQueue> {
+    /// The same service, deferring launches and announcing freed slots on `queue`.
+    pub fn with_queue<Q: LaunchQueue>(self, queue: Q) -> JobService<S, L, Q> {
+        JobService {
+            store: self.store,
+            launcher: self.launcher,
+            queue,
+            definitions: self.definitions,
+            service_limit: self.service_limit,
+            quiet_for: self.quiet_for,
+        }
+    }
+}
+
+impl<S, L, Q> JobService<S, L, Q> {
+    /// The same service, with a service-wide limit on jobs whose task may be running.
+    pub fn with_service_limit(mut self, max_running: Option<u32>) -> Self {
+        self.service_limit = max_running;
+        self
+    }
+
+    /// The same service, asking ECS about a task once no write moved its job for
+    /// `quiet_for` (default [`super::QUIET_FOR`]).
+    pub fn with_quiet_for(mut self, quiet_for: std::time::Duration) -> Self {
+        self.quiet_for = quiet_for;
+        self
+    }
+
+    pub(super) fn limits(&self, definition: &JobDefinition) -> Limits {
+        Limits {
+            definition: definition.max_running,
+            service: self.service_limit,
+        }
+    }
+}
+
+impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
+    /// Records the job, then runs its first attempt and records the task, or records why
+    /// it waits: the service, not the client, owns getting it started.
     ///
-    /// The order makes every crash safe: a job is recorded before anything runs, so no
-    /// task runs unrecorded; the launch carries a token derived from job and attempt, so a
-    /// client retrying with its `Idempotency-Key` reaches the same job and, through ECS's
-    /// `clientToken`, the same task.
+    /// The order makes every crash safe: a job is recorded (with its concurrency slot, in
+    /// the same write) before anything runs, so no task runs unrecorded and no slot is
+    /// taken by nobody; the launch carries a token derived from job and attempt, so any
+    /// later try (a replayed request, the launch queue, the reconciler) reaches the same
+    /// task through ECS's `clientToken`.
     pub async fn submit(
         &self,
         owner: Owner,
@@ -160,76 +206,211 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
             });
         }
 
-        let job = match self.store.create(&job).await? {
-            Created::Inserted => job,
+        let claims = job.slot_claims(self.limits(definition));
+        let holding = job.clone().holding(&claims);
+        let created = match self.store.create(&holding, &claims).await? {
+            Created::LimitReached => {
+                // Every slot is taken: the job is recorded waiting, oldest first.
+                let waiting = job.waiting_for_slot(&claims);
+                match self.store.create(&waiting, &[]).await? {
+                    Created::Inserted => {
+                        tracing::info!(job_id = %waiting.id, "job waits for a free slot");
+                        return Ok(waiting);
+                    }
+                    other => other,
+                }
+            }
+            other => other,
+        };
+        let job = match created {
+            Created::Inserted => holding,
             Created::AlreadyExists(existing) => {
-                if existing.owner != job.owner || !existing.matches_request(&job.definition, &job.parameters) {
+                if existing.owner != holding.owner || !existing.matches_request(&holding.definition, &holding.parameters) {
                     return Err(ServiceError::IdempotencyKeyReused);
                 }
-                if !existing.awaiting_launch() {
+                // A job that has its task, has finished, or waits in the queue is
+                // answered as it is; one recorded by a request whose launch outcome was
+                // lost is launched again, with the same token.
+                if !existing.awaiting_launch() || existing.queue.is_some() {
                     return replayed(*existing);
                 }
-                // Recorded by an earlier request whose launch outcome was lost: launch
-                // again. The same token means ECS answers with the task it may already
-                // have started.
                 *existing
             }
+            Created::LimitReached => return Err(ServiceError::Internal("a create without claims hit a limit".into())),
         };
-        self.launch(job, &task).await
+        replayed(self.start(job).await?)
     }
 
-    async fn launch(&self, mut job: Job, task: &TaskRequest) -> Result<Job, ServiceError> {
-        let launched = match self.launcher.launch(task).await {
-            Ok(launched) => launched,
-            Err(source) => {
-                tracing::warn!(
-                    job_id = %job.id,
-                    error = with_causes(&source),
-                    "launch outcome unknown; the job stays SUBMITTED"
-                );
-                return Err(ServiceError::LaunchUnavailable {
-                    job_id: job.id,
-                    keyed: job.idempotency_key.is_some(),
-                    source,
-                });
-            }
-        };
+    /// Takes the job's slots if it has none yet, runs its task and records the outcome:
+    /// started, waiting (with the next try on the launch queue), or failed for good.
+    /// The job returned is the one recorded (or, if recording failed, the one that will be
+    /// once the next event or pass records it).
+    pub(super) async fn start(&self, mut job: Job) -> Result<Job, ServiceError> {
         let now = Utc::now();
+        let Some(definition) = self.definitions.get(&job.definition) else {
+            let update = job.finished_without_task(
+                format!("job definition '{}' is no longer configured", job.definition),
+                now,
+            );
+            return self.record(job, update, false).await;
+        };
+        let claims = job.slot_claims(self.limits(definition));
+        if !claims.is_empty() {
+            let update = job.take_slots(claims.clone(), now);
+            match self.store.update(job.id, &update).await? {
+                Updated::Applied => job.apply(&update),
+                Updated::GuardFailed => return self.reread(job).await,
+                Updated::LimitReached => {
+                    if job.queue.as_ref().is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit) {
+                        return Ok(job);
+                    }
+                    let update = job.wait_for_slot(&claims, now);
+                    return self.record(job, update, false).await;
+                }
+            }
+        }
+
+        let task = TaskRequest::for_current_attempt(&job, &definition.task_definition);
+        let launched = self.launcher.launch(&task).await;
+        let now = Utc::now();
+        let jitter = fastrand::f64();
         let (update, task_started) = match launched {
-            Launched::Started { task_arn } => {
+            Ok(Launched::Started { task_arn }) => {
                 tracing::info!(job_id = %job.id, task_arn, "task started");
                 (job.launched(task_arn, now), true)
             }
-            Launched::Refused(refusal) => (
+            Ok(Launched::Throttled) => (
+                job.launch_deferred(WaitReason::Throttled, "ECS is throttling RunTask", now, jitter),
+                false,
+            ),
+            Ok(Launched::Refused(refusal)) if refusal.is_transient() => (
+                job.launch_deferred(WaitReason::NoCapacity, refusal.describe(), now, jitter),
+                false,
+            ),
+            Ok(Launched::Refused(refusal)) => (
                 job.launch_refused(format!("ECS refused to run the task: {refusal}"), now),
                 false,
             ),
+            Err(err) => {
+                tracing::warn!(
+                    job_id = %job.id,
+                    error = with_causes(&err),
+                    "launch outcome unknown; the job waits and keeps its slot"
+                );
+                (
+                    job.launch_deferred(WaitReason::NoAnswer, "ECS did not answer", now, jitter),
+                    false,
+                )
+            }
         };
+        self.record(job, update, task_started).await
+    }
 
+    /// Writes the outcome of a launch step, then does what it calls for: a deferred
+    /// launch goes on the queue for its next try, a freed slot is announced.
+    async fn record(&self, mut job: Job, update: JobUpdate, task_started: bool) -> Result<Job, ServiceError> {
         match self.store.update(job.id, &update).await {
             Ok(Updated::Applied) => {
                 job.apply(&update);
-                replayed(job)
+                self.announce(&job, &update).await;
+                Ok(job)
             }
-            // An ECS event or a concurrent retry recorded the launch first: report what
+            // An ECS event or a concurrent launcher recorded something first: report what
             // is stored.
-            Ok(Updated::GuardFailed) => match self.store.get(job.id).await {
-                Ok(Some(stored)) => replayed(stored),
-                Ok(None) if !task_started => Err(ServiceError::Internal(format!(
-                    "job {} vanished after its launch",
-                    job.id
-                ))),
-                Err(err) if !task_started => Err(err.into()),
-                Ok(None) => Ok(launched_but_not_recorded(job, &update, "the job is not in the store")),
-                Err(err) => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
+            Ok(Updated::GuardFailed | Updated::LimitReached) => match self.reread(job.clone()).await {
+                Ok(stored) => Ok(stored),
+                Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &err.to_string())),
+                Err(err) => Err(err),
             },
             Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
-            Err(err) => Err(err.into()),
+            // The job is recorded; it is the write of its next step that failed. The
+            // reconciler finds it and tries again.
+            Err(err) => {
+                tracing::warn!(job_id = %job.id, error = with_causes(&err), "launch step not recorded; the reconciler will retry it");
+                job.apply(&update);
+                Ok(job)
+            }
         }
     }
 }
 
-impl<S: JobStore, L> JobService<S, L> {
+impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
+    /// After a write: the next launch try goes on the queue; a freed slot is announced so
+    /// that the oldest job waiting for one starts now, not at the next reconciliation.
+    /// A message the queue does not take is not lost work: the reconciler finds every
+    /// waiting job.
+    pub(super) async fn announce(&self, job: &Job, update: &JobUpdate) {
+        let mut messages = Vec::new();
+        if let Some(at) = update.queue.as_ref().and_then(|q| q.next_try_at) {
+            messages.push((LaunchMessage::Due { job_id: job.id.to_string() }, Some(at)));
+        }
+        if let SlotChange::Release(pools) = &update.slots {
+            let definition = pools.iter().find_map(|pool| match pool {
+                SlotPool::Definition(name) => Some(name.clone()),
+                SlotPool::Service => None,
+            });
+            messages.push((
+                LaunchMessage::SlotFreed {
+                    definition: definition.unwrap_or_else(|| job.definition.clone()),
+                },
+                None,
+            ));
+        }
+        for (message, at) in messages {
+            if let Err(err) = self.queue.send(&message, at).await {
+                tracing::warn!(job_id = %job.id, ?message, error = with_causes(&err), "launch queue unavailable; the reconciler will pick the job up");
+            }
+        }
+    }
+
+    /// Applies one observation of a task (an ECS event, or ECS's DescribeTasks answer
+    /// through the reconciler): one keyed read through `startedBy`, then at most one
+    /// conditional write. A write whose guard fails because the job moved in between is
+    /// decided again on the job as it now is.
+    pub async fn observe_task(&self, task: &TaskObservation) -> Result<EventOutcome, StoreError> {
+        let Some(started_by) = task.started_by else {
+            return Ok(EventOutcome::Foreign);
+        };
+        let job_id = started_by.job_id;
+        let Some(job) = self.store.get(job_id).await? else {
+            return Ok(EventOutcome::UnknownJob { job_id });
+        };
+        self.observe(job, started_by.attempt, task).await
+    }
+
+    pub(super) async fn observe(
+        &self,
+        mut job: Job,
+        attempt: u32,
+        task: &TaskObservation,
+    ) -> Result<EventOutcome, StoreError> {
+        const DECISIONS: usize = 3;
+        let job_id = job.id;
+        for _ in 0..DECISIONS {
+            let update = match decide(&job, attempt, task) {
+                EventDecision::Ignore(why) => return Ok(EventOutcome::Ignored { job_id, why }),
+                EventDecision::Apply(update) => update,
+            };
+            match self.store.update(job_id, &update).await? {
+                Updated::Applied => {
+                    job.apply(&update);
+                    self.announce(&job, &update).await;
+                    return Ok(EventOutcome::Applied {
+                        job_id,
+                        status: update.status,
+                    });
+                }
+                Updated::GuardFailed | Updated::LimitReached => match self.store.get(job_id).await? {
+                    Some(stored) => job = stored,
+                    None => return Ok(EventOutcome::UnknownJob { job_id }),
+                },
+            }
+        }
+        Ok(EventOutcome::Superseded { job_id })
+    }
+}
+
+impl<S: JobStore, L, Q> JobService<S, L, Q> {
     /// The job `id` if it exists and belongs to `owner`; another owner's job is "not
     /// found", so that ids of other callers' jobs cannot be probed.
     pub async fn get(&self, owner: &Owner, id: &str) -> Result<Job, ServiceError> {
@@ -240,26 +421,12 @@ impl<S: JobStore, L> JobService<S, L> {
         }
     }
 
-    /// Applies one observation of a task (an ECS event, later a DescribeTasks answer):
-    /// one keyed read through `startedBy`, then at most one conditional write.
-    pub async fn observe_task(&self, task: &TaskObservation) -> Result<EventOutcome, StoreError> {
-        let Some(started_by) = task.started_by else {
-            return Ok(EventOutcome::Foreign);
-        };
-        let job_id = started_by.job_id;
-        let Some(job) = self.store.get(job_id).await? else {
-            return Ok(EventOutcome::UnknownJob { job_id });
-        };
-        match decide(&job, started_by.attempt, task) {
-            EventDecision::Ignore(why) => Ok(EventOutcome::Ignored { job_id, why }),
-            EventDecision::Apply(update) => match self.store.update(job_id, &update).await? {
-                Updated::Applied => Ok(EventOutcome::Applied {
-                    job_id,
-                    status: update.status,
-                }),
-                Updated::GuardFailed => Ok(EventOutcome::Superseded { job_id }),
-            },
-        }
+    /// The job as stored, after a write lost a race.
+    pub(super) async fn reread(&self, job: Job) -> Result<Job, ServiceError> {
+        self.store
+            .get(job.id)
+            .await?
+            .ok_or_else(|| ServiceError::Internal(format!("job {} vanished", job.id)))
     }
 }
 

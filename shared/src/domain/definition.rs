@@ -1,6 +1,7 @@
 //! The kinds of job clients may run.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
 
 use super::job::{JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE};
 
@@ -13,6 +14,10 @@ pub struct JobDefinition {
     /// The container whose exit code decides the job, and which gets the parameters.
     pub container: String,
     pub parameters: BTreeSet<String>,
+    /// `maxRunning`: at most this many of its jobs have a task not yet stopped.
+    pub max_running: Option<u32>,
+    /// `queueTimeoutSeconds`: how long a job may wait for its task to start.
+    pub queue_timeout: Duration,
 }
 
 impl JobDefinition {
@@ -28,6 +33,12 @@ impl JobDefinition {
             return Some(format!(
                 "declares {bad:?}, which is not a valid environment variable name"
             ));
+        }
+        if self.max_running == Some(0) {
+            return Some("sets maxRunning 0, which would never run a job".to_owned());
+        }
+        if self.queue_timeout.is_zero() {
+            return Some("sets queueTimeoutSeconds 0, which would fail every job that waits".to_owned());
         }
         if let Some(reserved) = self.parameters.iter().find(|p| Self::RESERVED.contains(&p.as_str())) {
             return Some(format!("declares {reserved:?}, which the service sets itself"));

@@ -7,6 +7,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use super::launch::{Queued, SlotPool};
 use super::task::EcsTaskStatus;
 
 /// Namespace for job ids derived from an `Idempotency-Key` (UUID v5): the same owner and
@@ -198,6 +199,10 @@ pub struct Job {
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
     pub attempts: Attempts,
+    /// Why the current attempt has no task yet, and when it is tried next.
+    pub queue: Option<Queued>,
+    /// The concurrency slots the job holds while its task may run.
+    pub slots: Vec<SlotPool>,
 }
 
 /// What a new job is made of, once the request has been validated.
@@ -225,6 +230,8 @@ impl Job {
             created_at: now,
             updated_at: now,
             attempts: Attempts::first(now),
+            queue: None,
+            slots: Vec::new(),
         }
     }
 

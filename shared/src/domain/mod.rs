@@ -8,6 +8,7 @@
 
 mod definition;
 mod job;
+mod launch;
 mod rules;
 mod task;
 
@@ -16,7 +17,11 @@ pub use job::{
     Attempt, Attempts, IdempotencyKey, InvalidAttempts, Job, JobId, JobStatus, NewJob, Owner, StartedBy,
     JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE,
 };
-pub use rules::{decide, status_for, EventDecision, Ignored, JobUpdate, TaskEventGuard, UpdateGuard};
+pub use launch::{
+    launch_delay, LaunchStep, Limits, Queued, SlotClaim, SlotPool, WaitReason, CLIENT_TOKEN_TRUSTED_FOR,
+    DEFAULT_QUEUE_TIMEOUT, LAUNCH_GRACE,
+};
+pub use rules::{decide, status_for, EventDecision, Ignored, JobUpdate, SlotChange, TaskEventGuard, UpdateGuard};
 pub use task::{ContainerObservation, EcsTaskStatus, StopCode, TaskObservation};
 
 #[cfg(test)]

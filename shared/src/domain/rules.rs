@@ -6,6 +6,7 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::job::{Attempt, Job, JobStatus};
+use super::launch::{SlotClaim, SlotPool};
 use super::task::{EcsTaskStatus, StopCode, TaskObservation};
 
 impl Job {
@@ -20,19 +21,44 @@ impl Job {
             attempt,
             status: JobStatus::Starting,
             status_reason: None,
-            updated_at: now,
+            updated_at: now.max(self.updated_at),
+            queue: None,
+            slots: SlotChange::Keep,
+            holds_slots: !self.slots.is_empty(),
             guard: UpdateGuard::AwaitingLaunch,
         }
     }
 
     /// ECS refused the task for good: the job fails with a reason a person can act on.
     pub fn launch_refused(&self, reason: String, now: DateTime<Utc>) -> JobUpdate {
+        self.finished_without_task(reason, now)
+    }
+
+    /// ECS no longer knows the current attempt's task (DescribeTasks says MISSING): its
+    /// final state is lost for good, and the job fails saying so. Written only if nothing
+    /// moved the job since it was read.
+    pub fn task_lost(&self, task_arn: &str, now: DateTime<Utc>) -> JobUpdate {
+        let current = self.current_attempt();
+        let slots = if self.slots.is_empty() {
+            SlotChange::Keep
+        } else {
+            SlotChange::Release(self.slots.clone())
+        };
         JobUpdate {
-            attempt: self.current_attempt().clone(),
+            attempt: current.clone(),
             status: JobStatus::Failed,
-            status_reason: Some(reason),
-            updated_at: now,
-            guard: UpdateGuard::AwaitingLaunch,
+            status_reason: Some(
+                "the task's final state was lost: ECS no longer knows the task and no event recorded how it ended"
+                    .to_owned(),
+            ),
+            updated_at: now.max(self.updated_at),
+            queue: None,
+            slots,
+            holds_slots: !self.slots.is_empty(),
+            guard: UpdateGuard::Unchanged {
+                task_arn: task_arn.to_owned(),
+                version: current.event_version,
+            },
         }
     }
 
@@ -42,11 +68,16 @@ impl Job {
         let current = self.current_attempt();
         // Every update is for the job's current attempt: a late write decided for attempt
         // N never lands once attempt N+1 exists.
-        if current.number != update.attempt.number {
+        if current.number != update.attempt.number || self.slots.is_empty() == update.holds_slots {
             return false;
         }
         match &update.guard {
             UpdateGuard::AwaitingLaunch => self.awaiting_launch(),
+            UpdateGuard::Unchanged { task_arn, version } => {
+                current.task_arn.as_deref() == Some(task_arn.as_str())
+                    && current.event_version == *version
+                    && !self.status.is_terminal()
+            }
             UpdateGuard::TaskEvent(guard) => {
                 let same_task = current.task_arn.as_deref().is_none_or(|arn| arn == guard.task_arn);
                 let newer = current.event_version.is_none_or(|v| v < guard.version);
@@ -70,6 +101,12 @@ impl Job {
         self.status = update.status;
         self.status_reason.clone_from(&update.status_reason);
         self.updated_at = update.updated_at;
+        self.queue.clone_from(&update.queue);
+        match &update.slots {
+            SlotChange::Keep => {}
+            SlotChange::Take(claims) => self.slots = claims.iter().map(|c| c.pool.clone()).collect(),
+            SlotChange::Release(_) => self.slots.clear(),
+        }
     }
 }
 
@@ -82,7 +119,25 @@ pub struct JobUpdate {
     pub status: JobStatus,
     pub status_reason: Option<String>,
     pub updated_at: DateTime<Utc>,
+    /// The job's queue entry after the update (`None`: not waiting).
+    pub queue: Option<super::launch::Queued>,
+    /// What happens to the job's concurrency slots, in the same atomic write.
+    pub slots: SlotChange,
+    /// Part of the guard: whether the job holds slots when the update is written, as it
+    /// did when the update was decided. A slot taken or given back in between changes
+    /// what the update must do, so the update is decided again.
+    pub holds_slots: bool,
     pub guard: UpdateGuard,
+}
+
+/// What an update does to the job's concurrency slots.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotChange {
+    Keep,
+    /// Take one slot of each pool, each only if fewer than its limit are taken.
+    Take(Vec<SlotClaim>),
+    /// Give back the slots the job holds.
+    Release(Vec<SlotPool>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,6 +146,9 @@ pub enum UpdateGuard {
     AwaitingLaunch,
     /// An ECS event of the current attempt's own task (see [`TaskEventGuard`]).
     TaskEvent(TaskEventGuard),
+    /// The job is unfinished, runs `task_arn`, and no event was written since it was read
+    /// (its stored version is still `version`).
+    Unchanged { task_arn: String, version: Option<u64> },
 }
 
 /// When an ECS event may be written: the attempt is the job's current one; its task is
@@ -213,6 +271,12 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
         return EventDecision::Ignore(Ignored::NothingVisibleChanged);
     }
 
+    // A task that stopped gives its slots back in the write that records it.
+    let slots = if status.is_terminal() && !job.slots.is_empty() {
+        SlotChange::Release(job.slots.clone())
+    } else {
+        SlotChange::Keep
+    };
     EventDecision::Apply(JobUpdate {
         updated_at: entered_at(observed, status)
             .unwrap_or(job.updated_at)
@@ -220,6 +284,10 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
         attempt,
         status,
         status_reason,
+        // The task exists: whatever the queue said, the job no longer waits for a launch.
+        queue: None,
+        slots,
+        holds_slots: !job.slots.is_empty(),
         guard: UpdateGuard::TaskEvent(TaskEventGuard {
             task_arn: observed.task_arn.clone(),
             version: observed.version,

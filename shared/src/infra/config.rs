@@ -73,6 +73,8 @@ pub const ECS_SUBNETS: &str = "ECS_SUBNETS";
 pub const ECS_SECURITY_GROUPS: &str = "ECS_SECURITY_GROUPS";
 pub const ECS_ASSIGN_PUBLIC_IP: &str = "ECS_ASSIGN_PUBLIC_IP";
 pub const JOB_DEFINITIONS: &str = "JOB_DEFINITIONS";
+pub const LAUNCH_QUEUE_URL: &str = "LAUNCH_QUEUE_URL";
+pub const MAX_RUNNING: &str = "MAX_RUNNING";
 
 fn required(env: &impl Environment, variable: &'static str) -> Result<String, ConfigError> {
     match env.var(variable) {
@@ -133,23 +135,47 @@ impl EcsConfig {
     }
 }
 
-/// Everything create-job reads.
+/// `LAUNCH_QUEUE_URL`: the SQS queue of deferred launches and freed slots.
+pub fn launch_queue_url(env: &impl Environment) -> Result<String, ConfigError> {
+    required(env, LAUNCH_QUEUE_URL)
+}
+
+/// `MAX_RUNNING`: the service-wide limit on jobs whose task may run; unset or empty for
+/// none.
+pub fn max_running(env: &impl Environment) -> Result<Option<u32>, ConfigError> {
+    match env.var(MAX_RUNNING).as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(value) => match value.parse::<u32>() {
+            Ok(0) | Err(_) => Err(ConfigError::new(
+                MAX_RUNNING,
+                format!("must be a positive whole number (or empty for no limit), not {value:?}"),
+            )),
+            Ok(limit) => Ok(Some(limit)),
+        },
+    }
+}
+
+/// Everything the functions that launch tasks read (create-job and job-reconciler).
 #[derive(Debug, Clone)]
-pub struct CreateJobConfig {
+pub struct LaunchConfig {
     pub table: String,
     pub ecs: EcsConfig,
     pub definitions: JobDefinitions,
+    pub launch_queue_url: String,
+    pub max_running: Option<u32>,
 }
 
-impl CreateJobConfig {
+impl LaunchConfig {
     /// Every variable [`Self::from_env`] reads.
-    pub const VARIABLES: [&'static str; 6] = [
+    pub const VARIABLES: [&'static str; 8] = [
         JOBS_TABLE,
         ECS_CLUSTER,
         ECS_SUBNETS,
         ECS_SECURITY_GROUPS,
         ECS_ASSIGN_PUBLIC_IP,
         JOB_DEFINITIONS,
+        LAUNCH_QUEUE_URL,
+        MAX_RUNNING,
     ];
 
     pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
@@ -157,6 +183,26 @@ impl CreateJobConfig {
             table: jobs_table(env)?,
             ecs: EcsConfig::from_env(env)?,
             definitions: job_definitions(env)?,
+            launch_queue_url: launch_queue_url(env)?,
+            max_running: max_running(env)?,
+        })
+    }
+}
+
+/// Everything job-events reads.
+#[derive(Debug, Clone)]
+pub struct JobEventsConfig {
+    pub table: String,
+    pub launch_queue_url: String,
+}
+
+impl JobEventsConfig {
+    pub const VARIABLES: [&'static str; 2] = [JOBS_TABLE, LAUNCH_QUEUE_URL];
+
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: jobs_table(env)?,
+            launch_queue_url: launch_queue_url(env)?,
         })
     }
 }
@@ -169,6 +215,10 @@ struct DefinitionEntry {
     container: String,
     #[serde(default)]
     parameters: BTreeSet<String>,
+    #[serde(default)]
+    max_running: Option<u32>,
+    #[serde(default)]
+    queue_timeout_seconds: Option<u64>,
 }
 
 /// `JOB_DEFINITIONS`: the job definitions clients may run, and the parameters each declares.
@@ -186,6 +236,10 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
             task_definition: entry.task_definition,
             container: entry.container,
             parameters: entry.parameters,
+            max_running: entry.max_running,
+            queue_timeout: entry
+                .queue_timeout_seconds
+                .map_or(crate::domain::DEFAULT_QUEUE_TIMEOUT, std::time::Duration::from_secs),
         };
         if let Some(problem) = definition.problem() {
             return Err(ConfigError::new(VARIABLE, format!("definition {name:?} {problem}")));
@@ -228,10 +282,11 @@ mod tests {
                 (ECS_SUBNETS, "subnet-a"),
                 (ECS_SECURITY_GROUPS, "sg-1"),
                 (JOB_DEFINITIONS, DEFINITIONS),
+                (LAUNCH_QUEUE_URL, "http://127.0.0.1:5000/000000000000/launches"),
             ]),
         );
-        CreateJobConfig::from_env(&recording).unwrap();
-        let declared: BTreeSet<String> = CreateJobConfig::VARIABLES.iter().map(|v| (*v).to_owned()).collect();
+        LaunchConfig::from_env(&recording).unwrap();
+        let declared: BTreeSet<String> = LaunchConfig::VARIABLES.iter().map(|v| (*v).to_owned()).collect();
         assert_eq!(*recording.0.borrow(), declared);
     }
 
@@ -276,6 +331,24 @@ mod tests {
         assert_eq!(report.task_definition, "report");
         assert_eq!(report.container, "app");
         assert!(report.parameters.contains("REPORT_DATE"));
+        assert_eq!(report.max_running, None);
+        assert_eq!(report.queue_timeout, crate::domain::DEFAULT_QUEUE_TIMEOUT);
+
+        let limited = r#"{"r": {"taskDefinition": "r", "container": "app", "maxRunning": 2, "queueTimeoutSeconds": 60}}"#;
+        let definitions = job_definitions(&env(&[("JOB_DEFINITIONS", limited)])).unwrap();
+        let r = definitions.get("r").unwrap();
+        assert_eq!(r.max_running, Some(2));
+        assert_eq!(r.queue_timeout, std::time::Duration::from_secs(60));
+    }
+
+    #[test]
+    fn the_service_wide_limit_is_optional_and_positive() {
+        assert_eq!(max_running(&env(&[])).unwrap(), None);
+        assert_eq!(max_running(&env(&[(MAX_RUNNING, "")])).unwrap(), None);
+        assert_eq!(max_running(&env(&[(MAX_RUNNING, " 40 ")])).unwrap(), Some(40));
+        for bad in ["0", "-1", "ten", "1.5"] {
+            assert_eq!(max_running(&env(&[(MAX_RUNNING, bad)])).unwrap_err().variable, MAX_RUNNING);
+        }
     }
 
     #[test]
@@ -287,6 +360,9 @@ mod tests {
             r#"{"r": {"taskDefinition": "r", "container": "app", "parameters": ["1BAD"]}}"#,
             r#"{"r": {"taskDefinition": "r", "container": "app", "parameters": ["JOB_ID"]}}"#,
             r#"{"r": {"taskDefinition": "", "container": "app"}}"#,
+            r#"{"r": {"taskDefinition": "r", "container": "app", "maxRunning": 0}}"#,
+            r#"{"r": {"taskDefinition": "r", "container": "app", "maxRunning": -1}}"#,
+            r#"{"r": {"taskDefinition": "r", "container": "app", "queueTimeoutSeconds": 0}}"#,
         ] {
             let err = job_definitions(&env(&[("JOB_DEFINITIONS", bad)])).unwrap_err();
             assert_eq!(err.variable, "JOB_DEFINITIONS", "{bad}");

@@ -107,6 +107,8 @@ impl CallBudget {
         attempt: Duration::from_secs(1),
         operation: Duration::from_secs(2),
     };
+    /// SendMessage answers in milliseconds, like DynamoDB.
+    pub const SQS: Self = Self::DYNAMODB;
     /// RunTask takes up to a few seconds when ECS is busy.
     pub const ECS: Self = Self {
         connect: Duration::from_secs(1),
@@ -131,6 +133,19 @@ pub fn dynamodb_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_dynamodb:
 /// The ECS client of every function, within `budget` (normally [`CallBudget::ECS`]).
 pub fn ecs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::from_conf(ecs_config(sdk, budget).build())
+}
+
+/// The SQS client of the functions that use the launch queue, within `budget`
+/// (normally [`CallBudget::SQS`]).
+pub fn sqs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::Client {
+    aws_sdk_sqs::Client::from_conf(sqs_config(sdk, budget).build())
+}
+
+/// The configuration behind [`sqs_client`], open to further settings.
+pub fn sqs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::config::Builder {
+    aws_sdk_sqs::config::Builder::from(sdk)
+        .timeout_config(budget.timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
 }
 
 /// The configuration behind [`dynamodb_client`], open to further settings.

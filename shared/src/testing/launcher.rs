@@ -4,13 +4,19 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 
+use crate::domain::{StartedBy, TaskObservation};
 use crate::infra::sync::lock;
-use crate::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
+use crate::ports::{
+    InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+};
 
 /// What the scripted launcher answers to one launch.
 #[derive(Debug, Clone)]
 pub enum ScriptedLaunch {
     Start,
+    Throttle,
+    /// Starts the task but answers as if ECS had not answered (a timeout after the fact).
+    StartUnanswered,
     Refuse(LaunchRefusal),
     Unavailable(String),
 }
@@ -22,6 +28,9 @@ pub struct InMemoryTaskLauncher {
     script: Mutex<VecDeque<ScriptedLaunch>>,
     requests: Mutex<Vec<TaskRequest>>,
     tasks: Mutex<HashMap<String, String>>,
+    /// What DescribeTasks answers per task ARN; a started task without one is MISSING.
+    described: Mutex<HashMap<String, TaskObservation>>,
+    describe_calls: Mutex<usize>,
 }
 
 impl InMemoryTaskLauncher {
@@ -40,6 +49,49 @@ impl InMemoryTaskLauncher {
     pub fn tasks_started(&self) -> usize {
         lock(&self.tasks).len()
     }
+
+    /// The task started for an attempt, if any.
+    pub fn task_of(&self, started_by: StartedBy) -> Option<String> {
+        lock(&self.tasks).get(&started_by.client_token()).cloned()
+    }
+
+    /// From now on, DescribeTasks answers `task` for its ARN.
+    pub fn describe_as(&self, task: TaskObservation) {
+        lock(&self.described).insert(task.task_arn.clone(), task);
+    }
+
+    /// DescribeTasks calls so far.
+    pub fn describe_calls(&self) -> usize {
+        *lock(&self.describe_calls)
+    }
+
+    fn start(&self, request: &TaskRequest) -> String {
+        let token = request.started_by.client_token();
+        let mut tasks = lock(&self.tasks);
+        let next = tasks.len();
+        tasks
+            .entry(token)
+            .or_insert_with(|| format!("arn:aws:ecs:us-east-1:000000000000:task/local/{next:032x}"))
+            .clone()
+    }
+}
+
+impl TaskInspector for InMemoryTaskLauncher {
+    async fn describe(&self, task_arns: &[String]) -> Result<Vec<TaskLookup>, InspectError> {
+        *lock(&self.describe_calls) += 1;
+        let described = lock(&self.described);
+        Ok(task_arns
+            .iter()
+            .map(|arn| match described.get(arn) {
+                Some(task) => TaskLookup::Found(task.clone()),
+                None => TaskLookup::Missing { task_arn: arn.clone() },
+            })
+            .collect())
+    }
+
+    async fn find(&self, started_by: StartedBy) -> Result<Option<String>, InspectError> {
+        Ok(self.task_of(started_by))
+    }
 }
 
 impl TaskLauncher for InMemoryTaskLauncher {
@@ -48,16 +100,14 @@ impl TaskLauncher for InMemoryTaskLauncher {
         match lock(&self.script).pop_front().unwrap_or(ScriptedLaunch::Start) {
             ScriptedLaunch::Refuse(refusal) => Ok(Launched::Refused(refusal)),
             ScriptedLaunch::Unavailable(why) => Err(LaunchError::new(why)),
-            ScriptedLaunch::Start => {
-                let token = request.started_by.client_token();
-                let mut tasks = lock(&self.tasks);
-                let next = tasks.len();
-                let task_arn = tasks
-                    .entry(token)
-                    .or_insert_with(|| format!("arn:aws:ecs:us-east-1:000000000000:task/local/{next:032x}"))
-                    .clone();
-                Ok(Launched::Started { task_arn })
+            ScriptedLaunch::Throttle => Ok(Launched::Throttled),
+            ScriptedLaunch::StartUnanswered => {
+                self.start(request);
+                Err(LaunchError::new("RunTask timed out after ECS started the task"))
             }
+            ScriptedLaunch::Start => Ok(Launched::Started {
+                task_arn: self.start(request),
+            }),
         }
     }
 }

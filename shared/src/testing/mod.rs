@@ -4,3 +4,4 @@
 
 pub mod fargate;
 pub mod launcher;
+pub mod queue;

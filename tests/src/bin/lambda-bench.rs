@@ -109,7 +109,8 @@ async fn main() {
     let config = EcsConfig::from_env(&ProcessEnvironment).expect("ECS configuration");
     let launcher = EcsTaskLauncher::new(aws_sdk_ecs::Client::new(&sdk), &config).expect("launcher");
     let definitions = shared::infra::config::job_definitions(&ProcessEnvironment).expect("JOB_DEFINITIONS");
-    let service = JobService::new(store, launcher, definitions);
+    let service = JobService::new(store, launcher, definitions)
+        .with_queue(shared::testing::queue::RecordingLaunchQueue::default());
     let owner = Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner");
     let jobs_needed = cold + warm + 1;
     let mut jobs = Vec::with_capacity(jobs_needed);

@@ -48,9 +48,7 @@ impl ApiError {
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::JobNotFound => StatusCode::NOT_FOUND,
                 ServiceError::LaunchRefused { .. } => StatusCode::BAD_GATEWAY,
-                ServiceError::LaunchUnavailable { .. } | ServiceError::Store(StoreError::Unavailable { .. }) => {
-                    StatusCode::SERVICE_UNAVAILABLE
-                }
+                ServiceError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -85,13 +83,8 @@ impl ApiError {
             tracing::info!(error, status = status.as_u16(), "request rejected");
         }
         let mut response = json_response(status, &self.problem(), problem::CONTENT_TYPE);
-        // An automatic retry is invited only where it is safe: a submission without an
-        // Idempotency-Key whose task may still start would become a second job.
-        let retry_is_safe = !matches!(
-            self,
-            Self::Service(ServiceError::LaunchUnavailable { keyed: false, .. })
-        );
-        if status == StatusCode::SERVICE_UNAVAILABLE && retry_is_safe {
+        // Only an unavailable store answers 503, and then nothing was recorded.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()
                 .insert(RETRY_AFTER, HeaderValue::from_static("1"));

@@ -7,7 +7,7 @@ use lambda_http::http::StatusCode;
 use serde::{Deserialize, Serialize};
 
 use crate::app::ServiceError;
-use crate::domain::{Job, JobId};
+use crate::domain::Job;
 use crate::ports::StoreError;
 
 pub(super) const CONTENT_TYPE: &str = "application/problem+json";
@@ -78,7 +78,6 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
             "No job with this id exists for the caller.",
         ),
         ServiceError::LaunchRefused { job } => launch_refused(job),
-        ServiceError::LaunchUnavailable { job_id, keyed, .. } => launch_unavailable(*job_id, *keyed),
         ServiceError::Store(StoreError::Unavailable { .. }) => Problem::new(
             "store-unavailable",
             "Service temporarily unavailable",
@@ -163,19 +162,4 @@ fn launch_refused(job: &Job) -> Problem {
         ),
     )
     .with("jobId", job.id.to_string())
-}
-
-fn launch_unavailable(job_id: JobId, keyed: bool) -> Problem {
-    let detail = if keyed {
-        "The job is recorded but ECS did not confirm its task, which may still start. Retry the same request \
-         with the same Idempotency-Key: the job is started at most once."
-            .to_owned()
-    } else {
-        format!(
-            "The job is recorded but ECS did not confirm its task, which may still start: follow it at \
-             /jobs/{job_id} rather than submitting it again. Send an Idempotency-Key to make retries of a \
-             submission safe."
-        )
-    };
-    Problem::new("launch-unavailable", "Job not started yet", detail).with("jobId", job_id.to_string())
 }

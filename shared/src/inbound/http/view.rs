@@ -50,6 +50,9 @@ pub struct JobView {
     pub stopped_at: Option<String>,
     pub task_arn: Option<String>,
     pub exit_code: Option<i32>,
+    /// When the next launch try of a waiting job is due (`null` when it waits for a free
+    /// slot, has a task, or is finished).
+    pub next_attempt_at: Option<String>,
     pub attempts: Vec<AttemptView>,
     pub links: Links,
 }
@@ -109,6 +112,7 @@ impl From<&Job> for JobView {
             stopped_at: job.stopped_at().map(rfc3339),
             task_arn: current.task_arn.clone(),
             exit_code: current.exit_code,
+            next_attempt_at: job.queue.as_ref().and_then(|q| q.next_try_at).map(rfc3339),
             attempts: job.attempts.iter().map(AttemptView::from).collect(),
             links: Links {
                 self_link: format!("/jobs/{}", job.id),
