@@ -434,7 +434,7 @@ impl JobStore for DynamoJobStore {
             Some(queue) => {
                 sets.push("#queue = :queue".to_owned());
                 // In the queue index while it waits, in the order it was submitted.
-                sets.push("queuedFor = definition".to_owned());
+                sets.push("queuedFor = #definition".to_owned());
                 sets.push("queuedSince = pendingSince".to_owned());
                 let item = serde_dynamo::to_attribute_value(QueueItem::from(queue))
                     .map_err(|e| invalid(id, "queue entry cannot be encoded", Some(e.into())))?;
@@ -460,8 +460,11 @@ impl JobStore for DynamoJobStore {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
         let mut names = HashMap::from([("#status".to_owned(), "status".to_owned())]);
-        if expression.contains("#queue") {
-            names.insert("#queue".to_owned(), "queue".to_owned());
+        // Reserved words in DynamoDB's expression language.
+        for name in ["queue", "definition"] {
+            if expression.contains(&format!("#{name}")) {
+                names.insert(format!("#{name}"), name.to_owned());
+            }
         }
 
         if update.slots == SlotChange::Keep {

@@ -1,0 +1,272 @@
+//! The launch queue, concurrency limits and reconciliation through the real DynamoDB
+//! adapter (DynamoDB Local), with a scripted ECS for what the emulators cannot do on
+//! demand: throttle, fall silent, forget tasks, lose events.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::Utc;
+use shared::adapters::dynamodb::DynamoJobStore;
+use shared::app::{JobRequest, JobService};
+use shared::domain::{EcsTaskStatus, Job, JobId, JobStatus, Owner, SlotPool, StartedBy, TaskObservation, WaitReason};
+use shared::ports::{JobStore, LaunchMessage};
+use shared::testing::fargate::TaskTimeline;
+use shared::testing::launcher::{InMemoryTaskLauncher, ScriptedLaunch};
+use shared::testing::queue::RecordingLaunchQueue;
+use tests::emulators::fresh_dynamo_store;
+use tests::world::definitions;
+
+type Service = JobService<Arc<DynamoJobStore>, Arc<InMemoryTaskLauncher>, Arc<RecordingLaunchQueue>>;
+
+struct Setup {
+    store: Arc<DynamoJobStore>,
+    ecs: Arc<InMemoryTaskLauncher>,
+    queue: Arc<RecordingLaunchQueue>,
+    definitions_json: String,
+}
+
+impl Setup {
+    async fn new(script: Vec<ScriptedLaunch>, definitions_json: &str) -> Self {
+        Self {
+            store: Arc::new(fresh_dynamo_store().await),
+            ecs: Arc::new(InMemoryTaskLauncher::answering(script)),
+            queue: Arc::new(RecordingLaunchQueue::default()),
+            definitions_json: definitions_json.to_owned(),
+        }
+    }
+
+    /// One function's service (create-job, job-events and job-reconciler each hold one).
+    fn service(&self) -> Service {
+        JobService::new(self.store.clone(), self.ecs.clone(), definitions(&self.definitions_json))
+            .with_queue(self.queue.clone())
+            .with_quiet_for(Duration::ZERO)
+    }
+
+    async fn job(&self, id: JobId) -> Job {
+        self.store.get(id).await.expect("store answers").expect("job exists")
+    }
+}
+
+const REPORT: &str = r#"{"report": {"taskDefinition": "report", "container": "app"}}"#;
+
+fn alice() -> Owner {
+    Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner")
+}
+
+fn request() -> JobRequest {
+    JobRequest {
+        definition: "report".into(),
+        parameters: Default::default(),
+    }
+}
+
+/// ECS's story of one task, from PROVISIONING to STOPPED with `exit_code`.
+fn timeline(task_arn: &str, started_by: StartedBy, exit_code: i32) -> Vec<TaskObservation> {
+    let mut task = TaskTimeline::new(
+        task_arn,
+        "arn:aws:ecs:us-east-1:111122223333:cluster/jobs",
+        Some(started_by.to_string()),
+        &["app"],
+        Utc::now(),
+    );
+    let mut observed = Vec::new();
+    for status in EcsTaskStatus::ALL {
+        if status == EcsTaskStatus::Deactivating {
+            task.container_exited("app", exit_code);
+            task.stopping_because("EssentialContainerExited", "Essential container in task exited");
+        }
+        observed.push(task.advance(status, Utc::now()).observation());
+    }
+    observed
+}
+
+fn started_by(job: &Job) -> StartedBy {
+    StartedBy {
+        job_id: job.id,
+        attempt: job.current_attempt().number,
+    }
+}
+
+#[tokio::test]
+async fn throttled_launches_are_retried_until_one_task_starts() {
+    let setup = Setup::new(vec![ScriptedLaunch::Throttle; 3], REPORT).await;
+    let service = setup.service();
+    let job = service.submit(alice(), request(), None).await.expect("201");
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert_eq!(job.queue.as_ref().map(|q| q.reason), Some(WaitReason::Throttled));
+
+    // Each due message is one more try; the queue carries it to the reconciler.
+    for _ in 0..3 {
+        let sent = setup.queue.take();
+        let [(LaunchMessage::Due { job_id }, Some(at))] = &sent[..] else {
+            panic!("one due message with a time: {sent:?}");
+        };
+        let wait = (*at - Utc::now()).to_std().unwrap_or_default();
+        assert!(wait <= Duration::from_secs(4), "backoff stays short for throttling: {wait:?}");
+        tokio::time::sleep(wait).await;
+        service
+            .handle_launch_message(&LaunchMessage::Due { job_id: job_id.clone() })
+            .await
+            .expect("launch try");
+    }
+    let started = setup.job(job.id).await;
+    assert_eq!(started.status, JobStatus::Starting, "{started:?}");
+    assert_eq!(setup.ecs.requests().len(), 4);
+    assert_eq!(setup.ecs.tasks_started(), 1);
+    assert!(started.queue.is_none());
+}
+
+#[tokio::test]
+async fn a_launch_ecs_never_answered_is_started_by_the_reconciler_with_the_same_token() {
+    let setup = Setup::new(vec![ScriptedLaunch::StartUnanswered], REPORT).await;
+    let service = setup.service();
+    let job = service.submit(alice(), request(), None).await.expect("201");
+    assert_eq!(job.status, JobStatus::Submitted);
+    let queue = job.queue.clone().expect("waits");
+    assert_eq!(queue.reason, WaitReason::NoAnswer);
+    assert!(queue.outcome_unknown_since.is_some());
+
+    // The due message is lost; the reconciler's pass finds the job once it is due.
+    setup.queue.take();
+    let due = queue.next_try_at.expect("a next try");
+    tokio::time::sleep((due - Utc::now()).to_std().unwrap_or_default()).await;
+    let report = service.reconcile().await.expect("pass");
+    assert_eq!(report.launches, 1, "{report:?}");
+
+    let started = setup.job(job.id).await;
+    assert_eq!(started.status, JobStatus::Starting);
+    let requests = setup.ecs.requests();
+    assert_eq!(requests.len(), 2);
+    assert_eq!(requests[0].started_by.client_token(), requests[1].started_by.client_token());
+    assert_eq!(setup.ecs.tasks_started(), 1, "the same task, not a second one");
+}
+
+#[tokio::test]
+async fn with_every_event_lost_the_reconciler_ends_each_job_with_its_true_verdict() {
+    let setup = Setup::new(vec![], REPORT).await;
+    let service = setup.service();
+    let mut jobs = Vec::new();
+    for exit_code in [0, 3] {
+        let job = service.submit(alice(), request(), None).await.expect("201");
+        let task_arn = job.current_attempt().task_arn.clone().expect("started");
+        // ECS ran the task to its end; not one event arrived.
+        let story = timeline(&task_arn, started_by(&job), exit_code);
+        setup.ecs.describe_as(story.last().expect("stopped").clone());
+        jobs.push((job.id, exit_code));
+    }
+    let report = service.reconcile().await.expect("pass");
+    assert_eq!((report.described, report.describe_calls, report.moved), (2, 1, 2), "{report:?}");
+
+    for (id, exit_code) in jobs {
+        let job = setup.job(id).await;
+        let expected = if exit_code == 0 { JobStatus::Succeeded } else { JobStatus::Failed };
+        assert_eq!(job.status, expected, "{job:?}");
+        assert_eq!(job.current_attempt().exit_code, Some(exit_code));
+    }
+    // Finished jobs leave the index: the next pass reads nothing.
+    assert_eq!(service.reconcile().await.expect("pass").unfinished, 0);
+}
+
+#[tokio::test]
+async fn a_task_ecs_no_longer_knows_fails_its_job_saying_the_state_was_lost() {
+    let setup = Setup::new(vec![], REPORT).await;
+    let service = setup.service();
+    let job = service.submit(alice(), request(), None).await.expect("201");
+    let report = service.reconcile().await.expect("pass");
+    assert_eq!(report.lost, 1, "{report:?}");
+    let lost = setup.job(job.id).await;
+    assert_eq!(lost.status, JobStatus::Failed);
+    assert!(lost.status_reason.as_deref().unwrap_or_default().contains("final state was lost"), "{lost:?}");
+}
+
+#[tokio::test]
+async fn a_job_that_cannot_start_within_its_queue_timeout_fails() {
+    let definitions = r#"{"report": {"taskDefinition": "report", "container": "app", "queueTimeoutSeconds": 1}}"#;
+    let setup = Setup::new(vec![ScriptedLaunch::Throttle; 100], definitions).await;
+    let service = setup.service();
+    let job = service.submit(alice(), request(), None).await.expect("201");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let report = service.reconcile().await.expect("pass");
+    assert_eq!(report.expired, 1, "{report:?}");
+    let expired = setup.job(job.id).await;
+    assert_eq!(expired.status, JobStatus::Failed);
+    let reason = expired.status_reason.unwrap_or_default();
+    assert!(reason.contains("queueTimeoutSeconds (1 s)") && reason.contains("throttling"), "{reason}");
+}
+
+#[tokio::test]
+async fn thirty_two_simultaneous_submissions_never_exceed_max_running_and_leak_no_slot() {
+    const LIMIT: usize = 3;
+    let definitions = r#"{"report": {"taskDefinition": "report", "container": "app", "maxRunning": 3}}"#;
+    let setup = Arc::new(Setup::new(vec![], definitions).await);
+    let mut submissions = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let setup = setup.clone();
+        submissions.spawn(async move { setup.service().submit(alice(), request(), None).await.expect("201") });
+    }
+    let jobs = submissions.join_all().await;
+    let running = |jobs: &[Job]| jobs.iter().filter(|j| j.current_attempt().task_arn.is_some()).count();
+    assert_eq!(running(&jobs), LIMIT, "exactly the limit started");
+    assert_eq!(setup.ecs.tasks_started(), LIMIT);
+
+    // Jobs end (their STOPPED events), each freed slot starts the oldest waiting job,
+    // concurrently, until every job has run; never more than the limit at once.
+    let service = setup.service();
+    let pool = SlotPool::Definition("report".into()).key();
+    let mut finished = 0;
+    while finished < jobs.len() {
+        let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+        let current = setup.store.get_many(&ids).await.expect("read");
+        let holding = current.iter().filter(|j| !j.slots.is_empty()).count();
+        assert!(holding <= LIMIT, "{holding} jobs hold a slot of {pool}");
+        let ending: Vec<Job> = current
+            .into_iter()
+            .filter(|j| j.current_attempt().task_arn.is_some() && !j.status.is_terminal())
+            .collect();
+        assert!(!ending.is_empty(), "jobs wait but none runs: a slot leaked");
+        let mut ends = tokio::task::JoinSet::new();
+        for job in ending {
+            let service = setup.service();
+            ends.spawn(async move {
+                let arn = job.current_attempt().task_arn.clone().expect("task");
+                for observed in timeline(&arn, started_by(&job), 0) {
+                    service.observe_task(&observed).await.expect("event");
+                }
+            });
+        }
+        finished += ends.join_all().await.len();
+        for (message, _) in setup.queue.take() {
+            service.handle_launch_message(&message).await.expect("slot freed");
+        }
+    }
+    let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
+    let all = setup.store.get_many(&ids).await.expect("read");
+    assert!(all.iter().all(|j| j.status == JobStatus::Succeeded && j.slots.is_empty()));
+    assert_eq!(setup.ecs.tasks_started(), 32, "each job ran once");
+    assert_eq!(service.reconcile().await.expect("pass").unfinished, 0);
+}
+
+#[tokio::test]
+async fn two_reconcilers_at_once_do_what_one_does() {
+    let setup = Setup::new(vec![], REPORT).await;
+    let service = setup.service();
+    let mut ids = Vec::new();
+    for exit_code in [0, 1, 0, 2] {
+        let job = service.submit(alice(), request(), None).await.expect("201");
+        let task_arn = job.current_attempt().task_arn.clone().expect("started");
+        setup
+            .ecs
+            .describe_as(timeline(&task_arn, started_by(&job), exit_code).pop().expect("stopped"));
+        ids.push((job.id, exit_code));
+    }
+    let (a, b) = (setup.service(), setup.service());
+    let (first, second) = tokio::join!(a.reconcile(), b.reconcile());
+    let moved = first.expect("pass").moved + second.expect("pass").moved;
+    assert!(moved >= 4, "every job moved once at least: {moved}");
+    for (id, exit_code) in ids {
+        let job = setup.job(id).await;
+        assert_eq!(job.current_attempt().exit_code, Some(exit_code));
+        assert!(job.status.is_terminal());
+    }
+    assert_eq!(setup.ecs.tasks_started(), 4);
+}
