@@ -47,6 +47,8 @@ async fn main() {
     let create = FunctionProcess::spawn(&binary("create-job"), &environment_of(&function_env, "create-job")).await;
     let events = FunctionProcess::spawn(&binary("job-events"), &environment_of(&function_env, "job-events")).await;
     let api = FunctionProcess::spawn(&binary("job-api"), &environment_of(&function_env, "job-api")).await;
+    let reconciler =
+        FunctionProcess::spawn(&binary("job-reconciler"), &environment_of(&function_env, "job-reconciler")).await;
 
     let create_env = &function_env["create-job"];
     let definitions: BTreeMap<String, Value> =
@@ -62,6 +64,25 @@ async fn main() {
     let id = created["jobId"].as_str().expect("jobId").to_owned();
     let task_arn = created["taskArn"].as_str().expect("a task ARN from RunTask").to_owned();
     println!("stack-e2e: POST /jobs → 201, job {id}, task {task_arn}");
+
+    // The reconciler, as its schedule and its launch queue invoke it.
+    let scheduled = json!({
+        "version": "0", "id": "e2e", "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": "123456789012", "time": "2026-11-27T12:00:00Z", "region": "us-east-1",
+        "resources": [], "detail": {}
+    });
+    let Answer::Response(pass) = reconciler.runtime.invoke(&scheduled).await else {
+        panic!("the reconciliation pass failed");
+    };
+    assert!(pass["unfinished"].as_u64() >= Some(1), "the new job is unfinished: {pass}");
+    assert_eq!(pass["deferred"], 0, "{pass}");
+    let freed = json!({"Records": [{"messageId": "e2e-1", "eventSource": "aws:sqs",
+        "body": json!({"kind": "slotFreed", "definition": definition}).to_string()}]});
+    let Answer::Response(batch) = reconciler.runtime.invoke(&freed).await else {
+        panic!("the launch queue batch failed");
+    };
+    assert_eq!(batch["batchItemFailures"], json!([]), "{batch}");
+    println!("stack-e2e: job-reconciler pass → {pass}; launch queue batch → no failures");
 
     let started_by = StartedBy {
         job_id: JobId::parse(&id).expect("a job id"),
