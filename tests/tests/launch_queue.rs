@@ -37,9 +37,13 @@ impl Setup {
 
     /// One function's service (create-job, job-events and job-reconciler each hold one).
     fn service(&self) -> Service {
-        JobService::new(self.store.clone(), self.ecs.clone(), definitions(&self.definitions_json))
-            .with_queue(self.queue.clone())
-            .with_quiet_for(Duration::ZERO)
+        JobService::new(
+            self.store.clone(),
+            self.ecs.clone(),
+            definitions(&self.definitions_json),
+        )
+        .with_queue(self.queue.clone())
+        .with_quiet_for(Duration::ZERO)
     }
 
     async fn job(&self, id: JobId) -> Job {
@@ -102,7 +106,10 @@ async fn throttled_launches_are_retried_until_one_task_starts() {
             panic!("one due message with a time: {sent:?}");
         };
         let wait = (*at - Utc::now()).to_std().unwrap_or_default();
-        assert!(wait <= Duration::from_secs(4), "backoff stays short for throttling: {wait:?}");
+        assert!(
+            wait <= Duration::from_secs(4),
+            "backoff stays short for throttling: {wait:?}"
+        );
         tokio::time::sleep(wait).await;
         service
             .handle_launch_message(&LaunchMessage::Due { job_id: job_id.clone() })
@@ -137,7 +144,10 @@ async fn a_launch_ecs_never_answered_is_started_by_the_reconciler_with_the_same_
     assert_eq!(started.status, JobStatus::Starting);
     let requests = setup.ecs.requests();
     assert_eq!(requests.len(), 2);
-    assert_eq!(requests[0].started_by.client_token(), requests[1].started_by.client_token());
+    assert_eq!(
+        requests[0].started_by.client_token(),
+        requests[1].started_by.client_token()
+    );
     assert_eq!(setup.ecs.tasks_started(), 1, "the same task, not a second one");
 }
 
@@ -155,11 +165,19 @@ async fn with_every_event_lost_the_reconciler_ends_each_job_with_its_true_verdic
         jobs.push((job.id, exit_code));
     }
     let report = service.reconcile().await.expect("pass");
-    assert_eq!((report.described, report.describe_calls, report.moved), (2, 1, 2), "{report:?}");
+    assert_eq!(
+        (report.described, report.describe_calls, report.moved),
+        (2, 1, 2),
+        "{report:?}"
+    );
 
     for (id, exit_code) in jobs {
         let job = setup.job(id).await;
-        let expected = if exit_code == 0 { JobStatus::Succeeded } else { JobStatus::Failed };
+        let expected = if exit_code == 0 {
+            JobStatus::Succeeded
+        } else {
+            JobStatus::Failed
+        };
         assert_eq!(job.status, expected, "{job:?}");
         assert_eq!(job.current_attempt().exit_code, Some(exit_code));
     }
@@ -176,7 +194,13 @@ async fn a_task_ecs_no_longer_knows_fails_its_job_saying_the_state_was_lost() {
     assert_eq!(report.lost, 1, "{report:?}");
     let lost = setup.job(job.id).await;
     assert_eq!(lost.status, JobStatus::Failed);
-    assert!(lost.status_reason.as_deref().unwrap_or_default().contains("final state was lost"), "{lost:?}");
+    assert!(
+        lost.status_reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains("final state was lost"),
+        "{lost:?}"
+    );
 }
 
 #[tokio::test]
@@ -191,7 +215,10 @@ async fn a_job_that_cannot_start_within_its_queue_timeout_fails() {
     let expired = setup.job(job.id).await;
     assert_eq!(expired.status, JobStatus::Failed);
     let reason = expired.status_reason.unwrap_or_default();
-    assert!(reason.contains("queueTimeoutSeconds (1 s)") && reason.contains("throttling"), "{reason}");
+    assert!(
+        reason.contains("queueTimeoutSeconds (1 s)") && reason.contains("throttling"),
+        "{reason}"
+    );
 }
 
 #[tokio::test]
@@ -241,7 +268,9 @@ async fn thirty_two_simultaneous_submissions_never_exceed_max_running_and_leak_n
     }
     let ids: Vec<JobId> = jobs.iter().map(|j| j.id).collect();
     let all = setup.store.get_many(&ids).await.expect("read");
-    assert!(all.iter().all(|j| j.status == JobStatus::Succeeded && j.slots.is_empty()));
+    assert!(all
+        .iter()
+        .all(|j| j.status == JobStatus::Succeeded && j.slots.is_empty()));
     assert_eq!(setup.ecs.tasks_started(), 32, "each job ran once");
     assert_eq!(service.reconcile().await.expect("pass").unfinished, 0);
 }
@@ -269,4 +298,191 @@ async fn two_reconcilers_at_once_do_what_one_does() {
         assert!(job.status.is_terminal());
     }
     assert_eq!(setup.ecs.tasks_started(), 4);
+}
+
+/// A process that dies at one step boundary: calls before the crash point go through,
+/// the call at the crash point either never happens or happens with its answer lost,
+/// and every later call fails, as nothing runs after a crash.
+struct Crashing<T> {
+    inner: T,
+    calls: std::sync::atomic::AtomicUsize,
+    /// The call that crashes, and whether it took effect first.
+    crash_at: usize,
+    after: bool,
+}
+
+impl<T> Crashing<T> {
+    fn new(inner: T, crash_at: usize, after: bool) -> Self {
+        Self {
+            inner,
+            calls: Default::default(),
+            crash_at,
+            after,
+        }
+    }
+
+    /// Whether this call happens, and whether its caller hears back.
+    fn step(&self) -> (bool, bool) {
+        let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        match n.cmp(&self.crash_at) {
+            std::cmp::Ordering::Less => (true, true),
+            std::cmp::Ordering::Equal => (self.after, false),
+            std::cmp::Ordering::Greater => (false, false),
+        }
+    }
+
+    fn crashed(&self) -> bool {
+        self.calls.load(std::sync::atomic::Ordering::SeqCst) > self.crash_at
+    }
+}
+
+fn dead() -> shared::ports::StoreError {
+    shared::ports::StoreError::Unavailable {
+        operation: "any",
+        source: "the process crashed".into(),
+    }
+}
+
+macro_rules! through {
+    ($self:ident, $call:expr) => {{
+        let (happens, answered) = $self.step();
+        if !happens {
+            return Err(dead());
+        }
+        let result = $call.await;
+        if !answered {
+            return Err(dead());
+        }
+        result
+    }};
+}
+
+impl<S: JobStore> JobStore for Crashing<S> {
+    async fn create(
+        &self,
+        job: &Job,
+        claims: &[shared::domain::SlotClaim],
+    ) -> Result<shared::ports::Created, shared::ports::StoreError> {
+        through!(self, self.inner.create(job, claims))
+    }
+    async fn get(&self, id: JobId) -> Result<Option<Job>, shared::ports::StoreError> {
+        through!(self, self.inner.get(id))
+    }
+    async fn get_many(&self, ids: &[JobId]) -> Result<Vec<Job>, shared::ports::StoreError> {
+        through!(self, self.inner.get_many(ids))
+    }
+    async fn update(
+        &self,
+        id: JobId,
+        update: &shared::domain::JobUpdate,
+    ) -> Result<shared::ports::Updated, shared::ports::StoreError> {
+        through!(self, self.inner.update(id, update))
+    }
+    async fn unfinished(&self) -> Result<Vec<JobId>, shared::ports::StoreError> {
+        through!(self, self.inner.unfinished())
+    }
+    async fn queued(&self, definition: &str, limit: usize) -> Result<Vec<JobId>, shared::ports::StoreError> {
+        through!(self, self.inner.queued(definition, limit))
+    }
+}
+
+/// Slots taken in `pool`, read from the table as the counter item stores it.
+async fn slots_taken(client: &aws_sdk_dynamodb::Client, table: &str, pool: &SlotPool) -> i64 {
+    let item = client
+        .get_item()
+        .table_name(table)
+        .key("jobId", aws_sdk_dynamodb::types::AttributeValue::S(pool.key()))
+        .consistent_read(true)
+        .send()
+        .await
+        .expect("counter readable")
+        .item;
+    item.and_then(|i| {
+        i.get("running")
+            .and_then(|v| v.as_n().ok())
+            .and_then(|n| n.parse().ok())
+    })
+    .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_crash_at_any_step_of_submit_launch_events_and_reconcile_loses_no_job_starts_no_second_task_leaks_no_slot() {
+    let definitions = r#"{"report": {"taskDefinition": "report", "container": "app", "maxRunning": 1}}"#;
+    let sdk = tests::emulators::sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&sdk);
+    let pool = SlotPool::Definition("report".into());
+    let mut boundaries = 0;
+    // Every store call of the whole life of a job, crashed before and after it happens.
+    for crash_at in 0..12 {
+        for after in [false, true] {
+            let table = tests::emulators::fresh_table(&client).await;
+            let store = Arc::new(DynamoJobStore::new(client.clone(), &table));
+            let ecs = Arc::new(InMemoryTaskLauncher::default());
+            let queue = Arc::new(RecordingLaunchQueue::default());
+            let crashing = Arc::new(Crashing::new(store.clone(), crash_at, after));
+
+            // The first process: submit, the task's events, a pass; until it dies.
+            let first = JobService::new(crashing.clone(), ecs.clone(), tests::world::definitions(definitions))
+                .with_queue(queue.clone())
+                .with_quiet_for(Duration::ZERO);
+            let submitted = first.submit(alice(), request(), None).await;
+            let known_id = submitted.as_ref().ok().map(|job| job.id);
+            if let Ok(job) = &submitted {
+                if let Some(arn) = job.current_attempt().task_arn.clone() {
+                    for observed in timeline(&arn, started_by(job), 0) {
+                        let _ = first.observe_task(&observed).await;
+                    }
+                }
+            }
+            let _ = first.reconcile().await;
+            if !crashing.crashed() {
+                continue;
+            }
+            boundaries += 1;
+
+            // After the restart: the next process's passes, queue messages and the events
+            // EventBridge delivers again, until nothing is left to do.
+            let next = JobService::new(store.clone(), ecs.clone(), tests::world::definitions(definitions))
+                .with_queue(queue.clone())
+                .with_quiet_for(Duration::ZERO)
+                .with_launch_grace(Duration::ZERO);
+            for _ in 0..4 {
+                // ECS knows every task it started, and ran each to its end.
+                let mut stories = Vec::new();
+                for id in store.unfinished().await.expect("unfinished") {
+                    let job = store.get(id).await.expect("read").expect("job");
+                    if let Some(arn) = ecs.task_of(started_by(&job)) {
+                        let story = timeline(&arn, started_by(&job), 0);
+                        ecs.describe_as(story.last().expect("stopped").clone());
+                        stories.push(story);
+                    }
+                }
+                for (message, _) in queue.take() {
+                    let _ = next.handle_launch_message(&message).await;
+                }
+                next.reconcile().await.expect("pass after the restart");
+                for observed in stories.iter().flatten() {
+                    next.observe_task(observed).await.expect("event");
+                }
+            }
+
+            let case = format!(
+                "crash at call {crash_at} ({})",
+                if after { "after it" } else { "before it" }
+            );
+            let jobs = store.unfinished().await.expect("unfinished");
+            assert!(jobs.is_empty(), "{case}: jobs left unfinished: {jobs:?}");
+            if let Some(id) = known_id {
+                let job = store
+                    .get(id)
+                    .await
+                    .expect("read")
+                    .expect("{case}: the client's job is lost");
+                assert_eq!(job.status, JobStatus::Succeeded, "{case}: {job:?}");
+            }
+            assert!(ecs.tasks_started() <= 1, "{case}: a second task");
+            assert_eq!(slots_taken(&client, &table, &pool).await, 0, "{case}: a slot leaked");
+        }
+    }
+    assert!(boundaries >= 16, "only {boundaries} crash points were reached");
 }

@@ -74,7 +74,7 @@ where
             return Ok(None);
         };
         let now = Utc::now();
-        match job.launch_step(self.queue_timeout(&job), now) {
+        match job.launch_step(self.queue_timeout(&job), self.launch_grace, now) {
             LaunchStep::NotWaiting => Ok(Some(job)),
             LaunchStep::NotDue { at } => {
                 if let Some(at) = at {
@@ -96,7 +96,7 @@ where
         let now = Utc::now();
         for id in self.store.queued(definition, QUEUE_PAGE).await? {
             let Some(job) = self.store.get(id).await? else { continue };
-            let started = match job.launch_step(self.queue_timeout(&job), now) {
+            let started = match job.launch_step(self.queue_timeout(&job), self.launch_grace, now) {
                 LaunchStep::Expire => {
                     self.expire(job, now).await?;
                     continue;
@@ -154,7 +154,7 @@ where
                 if configured && job.queue.is_some() {
                     continue;
                 }
-                let step = job.launch_step(self.queue_timeout(&job), now);
+                let step = job.launch_step(self.queue_timeout(&job), self.launch_grace, now);
                 self.take_step(job, step, now, &mut report).await;
             }
         }
@@ -178,15 +178,22 @@ where
             let mut jobs = match self.store.get_many(chunk).await {
                 Ok(jobs) => jobs,
                 Err(err) => {
-                    tracing::warn!(definition, error = with_causes(&err), "queued jobs not readable this pass");
+                    tracing::warn!(
+                        definition,
+                        error = with_causes(&err),
+                        "queued jobs not readable this pass"
+                    );
                     report.deferred += chunk.len();
                     continue;
                 }
             };
             jobs.sort_by_key(|job| (job.created_at, job.id));
             for job in jobs {
-                let step = job.launch_step(self.queue_timeout(&job), now);
-                let waited_for_slot = job.queue.as_ref().is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit);
+                let step = job.launch_step(self.queue_timeout(&job), self.launch_grace, now);
+                let waited_for_slot = job
+                    .queue
+                    .as_ref()
+                    .is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit);
                 if let Some(after) = self.take_step(job, step, now, report).await {
                     if waited_for_slot && waits_for_slot(&after) {
                         // The limit is reached: younger jobs would wait too.
@@ -279,7 +286,11 @@ where
         let lookups = match self.launcher.describe(&arns).await {
             Ok(lookups) => lookups,
             Err(err) => {
-                tracing::warn!(error = with_causes(&err), tasks = arns.len(), "DescribeTasks failed; next pass retries");
+                tracing::warn!(
+                    error = with_causes(&err),
+                    tasks = arns.len(),
+                    "DescribeTasks failed; next pass retries"
+                );
                 report.deferred += arns.len();
                 return;
             }
@@ -289,7 +300,9 @@ where
                 TaskLookup::Found(task) => &task.task_arn,
                 TaskLookup::Missing { task_arn } => task_arn,
             };
-            let Some((job, _)) = batch.iter().find(|(_, a)| a == arn) else { continue };
+            let Some((job, _)) = batch.iter().find(|(_, a)| a == arn) else {
+                continue;
+            };
             let result = match lookup {
                 TaskLookup::Found(task) => {
                     let attempt = job.current_attempt().number;
@@ -341,7 +354,11 @@ impl<S, L, Q> JobService<S, L, Q> {
 }
 
 fn waits_for_slot(job: &Job) -> bool {
-    job.awaiting_launch() && job.queue.as_ref().is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit)
+    job.awaiting_launch()
+        && job
+            .queue
+            .as_ref()
+            .is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit)
 }
 
 /// No write has moved the job for `quiet_for`.

@@ -62,6 +62,8 @@ pub struct JobService<S, L = NoLauncher, Q = NoQueue> {
     pub(super) service_limit: Option<u32>,
     /// How long no write may move a job with a task before the reconciler asks ECS.
     pub(super) quiet_for: std::time::Duration,
+    /// How long a job without a task or queue entry is left to the request launching it.
+    pub(super) launch_grace: std::time::Duration,
 }
 
 /// The launcher of a [`JobService`] that does not launch tasks.
@@ -82,6 +84,7 @@ impl<S: JobStore> JobService<S> {
             definitions: JobDefinitions::default(),
             service_limit: None,
             quiet_for: super::QUIET_FOR,
+            launch_grace: crate::domain::LAUNCH_GRACE,
         }
     }
 }
@@ -95,6 +98,7 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
             definitions,
             service_limit: None,
             quiet_for: super::QUIET_FOR,
+            launch_grace: crate::domain::LAUNCH_GRACE,
         }
     }
 }
@@ -109,6 +113,7 @@ impl<S, L> JobService<S, L, NoQueue> {
             definitions: self.definitions,
             service_limit: self.service_limit,
             quiet_for: self.quiet_for,
+            launch_grace: self.launch_grace,
         }
     }
 }
@@ -124,6 +129,13 @@ impl<S, L, Q> JobService<S, L, Q> {
     /// `quiet_for` (default [`super::QUIET_FOR`]).
     pub fn with_quiet_for(mut self, quiet_for: std::time::Duration) -> Self {
         self.quiet_for = quiet_for;
+        self
+    }
+
+    /// The same service, leaving a recorded job without a task `grace` to the request
+    /// launching it before the reconciler takes over (default [`crate::domain::LAUNCH_GRACE`]).
+    pub fn with_launch_grace(mut self, grace: std::time::Duration) -> Self {
+        self.launch_grace = grace;
         self
     }
 
@@ -225,7 +237,9 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
         let job = match created {
             Created::Inserted => holding,
             Created::AlreadyExists(existing) => {
-                if existing.owner != holding.owner || !existing.matches_request(&holding.definition, &holding.parameters) {
+                if existing.owner != holding.owner
+                    || !existing.matches_request(&holding.definition, &holding.parameters)
+                {
                     return Err(ServiceError::IdempotencyKeyReused);
                 }
                 // A job that has its task, has finished, or waits in the queue is
@@ -261,7 +275,11 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
                 Updated::Applied => job.apply(&update),
                 Updated::GuardFailed => return self.reread(job).await,
                 Updated::LimitReached => {
-                    if job.queue.as_ref().is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit) {
+                    if job
+                        .queue
+                        .as_ref()
+                        .is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit)
+                    {
                         return Ok(job);
                     }
                     let update = job.wait_for_slot(&claims, now);
@@ -342,7 +360,12 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
     pub(super) async fn announce(&self, job: &Job, update: &JobUpdate) {
         let mut messages = Vec::new();
         if let Some(at) = update.queue.as_ref().and_then(|q| q.next_try_at) {
-            messages.push((LaunchMessage::Due { job_id: job.id.to_string() }, Some(at)));
+            messages.push((
+                LaunchMessage::Due {
+                    job_id: job.id.to_string(),
+                },
+                Some(at),
+            ));
         }
         if let SlotChange::Release(pools) = &update.slots {
             let definition = pools.iter().find_map(|pool| match pool {

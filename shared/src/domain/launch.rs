@@ -82,7 +82,12 @@ pub enum WaitReason {
 }
 
 impl WaitReason {
-    pub const ALL: [WaitReason; 4] = [Self::Throttled, Self::NoCapacity, Self::ConcurrencyLimit, Self::NoAnswer];
+    pub const ALL: [WaitReason; 4] = [
+        Self::Throttled,
+        Self::NoCapacity,
+        Self::ConcurrencyLimit,
+        Self::NoAnswer,
+    ];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -144,7 +149,8 @@ pub const CLIENT_TOKEN_TRUSTED_FOR: Duration = Duration::from_secs(15 * 60);
 
 /// How long a recorded job without a task and without a queue entry is left to the
 /// request that is launching it, before the reconciler takes over (create-job's worst
-/// case is 10 s; its Lambda timeout is at least 15 s).
+/// case is 10 s; its Lambda timeout is at least 15 s). The local server, whose requests
+/// take milliseconds, shortens it.
 pub const LAUNCH_GRACE: Duration = Duration::from_secs(30);
 
 fn after(at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
@@ -218,17 +224,12 @@ impl Job {
 
     /// The launch did not start a task: try again after a backoff. Without a task the job
     /// gives its slots back; when ECS did not answer, a task may exist, so it keeps them.
-    pub fn launch_deferred(
-        &self,
-        reason: WaitReason,
-        detail: &str,
-        now: DateTime<Utc>,
-        jitter: f64,
-    ) -> JobUpdate {
+    pub fn launch_deferred(&self, reason: WaitReason, detail: &str, now: DateTime<Utc>, jitter: f64) -> JobUpdate {
         let earlier = self.queue.as_ref();
         let tries = earlier.map_or(0, |q| q.tries) + 1;
         let next_try_at = after(now, launch_delay(reason, tries, jitter));
-        let task_may_exist = reason == WaitReason::NoAnswer || earlier.is_some_and(|q| q.outcome_unknown_since.is_some());
+        let task_may_exist =
+            reason == WaitReason::NoAnswer || earlier.is_some_and(|q| q.outcome_unknown_since.is_some());
         let queue = Queued {
             reason,
             tries,
@@ -275,8 +276,9 @@ impl Job {
         update
     }
 
-    /// What to do with this job's launch at `now`.
-    pub fn launch_step(&self, queue_timeout: Duration, now: DateTime<Utc>) -> LaunchStep {
+    /// What to do with this job's launch at `now`: a job without a queue entry is left
+    /// `grace` (normally [`LAUNCH_GRACE`]) to the request launching it.
+    pub fn launch_step(&self, queue_timeout: Duration, grace: Duration, now: DateTime<Utc>) -> LaunchStep {
         if !self.awaiting_launch() {
             return LaunchStep::NotWaiting;
         }
@@ -290,9 +292,9 @@ impl Job {
                 _ => queue.outcome_unknown_since,
             },
             // No queue entry: a request is launching it, or crashed while it did.
-            None if after(self.updated_at, LAUNCH_GRACE) > now => {
+            None if after(self.updated_at, grace) > now => {
                 return LaunchStep::NotDue {
-                    at: Some(after(self.updated_at, LAUNCH_GRACE)),
+                    at: Some(after(self.updated_at, grace)),
                 }
             }
             None => Some(self.updated_at),
@@ -333,10 +335,7 @@ fn slot_wait(claims: &[SlotClaim], earlier: Option<&Queued>) -> (Queued, String)
         next_try_at: None,
         outcome_unknown_since: earlier.and_then(|q| q.outcome_unknown_since),
     };
-    (
-        queue,
-        format!("waiting for a free slot: {}", limits.join("; ")),
-    )
+    (queue, format!("waiting for a free slot: {}", limits.join("; ")))
 }
 
 #[cfg(test)]
