@@ -2,11 +2,11 @@
 
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use shared::adapters::{dynamodb, sqs};
+use shared::app::NoLauncher;
 use shared::app::{EventOutcome, JobService};
 use shared::inbound::ecs_event::{TaskStateChange, DETAIL_TYPE, SOURCE};
 use shared::infra::config::JobEventsConfig;
 use shared::infra::contract::FunctionContract;
-use shared::app::NoLauncher;
 use shared::ports::{JobStore, LaunchQueue, StoreError};
 
 /// What job-events reads and calls.

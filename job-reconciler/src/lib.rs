@@ -146,7 +146,12 @@ where
                 Ok(message) => match self.service.handle_launch_message(&message).await {
                     Ok(()) => false,
                     Err(err) => {
-                        tracing::warn!(message_id = id, ?message, error = with_causes(&err), "launch message failed; SQS delivers it again");
+                        tracing::warn!(
+                            message_id = id,
+                            ?message,
+                            error = with_causes(&err),
+                            "launch message failed; SQS delivers it again"
+                        );
                         true
                     }
                 },

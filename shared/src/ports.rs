@@ -96,8 +96,7 @@ pub trait JobStore: Send + Sync {
     fn unfinished(&self) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
 
     /// Up to `limit` jobs of `definition` waiting for their launch, oldest first.
-    fn queued(&self, definition: &str, limit: usize)
-        -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
+    fn queued(&self, definition: &str, limit: usize) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
 }
 
 /// One task to run for one attempt of a job.
@@ -248,7 +247,9 @@ pub trait TaskLauncher: Send + Sync {
 pub enum TaskLookup {
     Found(TaskObservation),
     /// ECS does not know the task (any more): its final state is lost.
-    Missing { task_arn: String },
+    Missing {
+        task_arn: String,
+    },
 }
 
 /// ECS could not be asked (throttled, unavailable): try again on the next pass.

@@ -41,7 +41,13 @@ pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
         .table_name(&name)
         .billing_mode(BillingMode::PayPerRequest)
         .key_schema(key(KEY_ATTRIBUTE, KeyType::Hash));
-    for attribute in [KEY_ATTRIBUTE, "pendingShard", "pendingSince", "queuedFor", "queuedSince"] {
+    for attribute in [
+        KEY_ATTRIBUTE,
+        "pendingShard",
+        "pendingSince",
+        "queuedFor",
+        "queuedSince",
+    ] {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
                 .attribute_name(attribute)
@@ -64,10 +70,7 @@ pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
                 .expect("index"),
         );
     }
-    request
-        .send()
-        .await
-        .expect("DynamoDB Local creates the table");
+    request.send().await.expect("DynamoDB Local creates the table");
     name
 }
 

@@ -86,12 +86,21 @@ async fn throttled_and_capacity_refusals_queue_the_job_instead_of_failing_it() {
     let job = json_body(&world.post(REPORT, ALICE, None).await);
     let id = job["jobId"].as_str().expect("jobId").to_owned();
     assert_eq!(job["status"], "SUBMITTED");
-    assert!(job["statusReason"].as_str().expect("reason").contains("throttling"), "{job}");
+    assert!(
+        job["statusReason"].as_str().expect("reason").contains("throttling"),
+        "{job}"
+    );
 
     world.reconciler.slot_freed("report").await.expect("second try");
     let waiting = world.job(&id, ALICE).await;
     assert_eq!(waiting["status"], "SUBMITTED");
-    assert!(waiting["statusReason"].as_str().expect("reason").contains("no capacity"), "{waiting}");
+    assert!(
+        waiting["statusReason"]
+            .as_str()
+            .expect("reason")
+            .contains("no capacity"),
+        "{waiting}"
+    );
 
     world.reconciler.slot_freed("report").await.expect("third try");
     assert_eq!(world.job(&id, ALICE).await["status"], "STARTING");

@@ -210,7 +210,11 @@ impl DynamoJobStore {
                 .await
                 .map_err(|e| unavailable("Query", e))?;
             for item in output.items() {
-                if let Some(id) = item.get(KEY_ATTRIBUTE).and_then(|v| v.as_s().ok()).and_then(|v| JobId::parse(v)) {
+                if let Some(id) = item
+                    .get(KEY_ATTRIBUTE)
+                    .and_then(|v| v.as_s().ok())
+                    .and_then(|v| JobId::parse(v))
+                {
                     ids.push(id);
                 }
             }

@@ -157,14 +157,19 @@ impl TaskInspector for EcsTaskLauncher {
             .filter_map(|task| {
                 let observed = observation(task);
                 if observed.is_none() {
-                    tracing::warn!(task_arn = task.task_arn(), "DescribeTasks answer without status or version; skipped");
+                    tracing::warn!(
+                        task_arn = task.task_arn(),
+                        "DescribeTasks answer without status or version; skipped"
+                    );
                 }
                 observed.map(TaskLookup::Found)
             })
             .collect();
         for failure in output.failures() {
             match (failure.reason(), failure.arn()) {
-                (Some("MISSING"), Some(arn)) => lookups.push(TaskLookup::Missing { task_arn: arn.to_owned() }),
+                (Some("MISSING"), Some(arn)) => lookups.push(TaskLookup::Missing {
+                    task_arn: arn.to_owned(),
+                }),
                 (reason, arn) => tracing::warn!(?reason, ?arn, detail = failure.detail(), "DescribeTasks failure"),
             }
         }
@@ -418,7 +423,10 @@ mod tests {
                 .message("Rate exceeded")
                 .build(),
         );
-        assert!(matches!(classify_error(service_error(throttled, 400)), Answer::Throttled));
+        assert!(matches!(
+            classify_error(service_error(throttled, 400)),
+            Answer::Throttled
+        ));
     }
 
     #[test]

@@ -76,6 +76,11 @@ mod tests {
         assert_eq!(json, r#"{"kind":"due","jobId":"6a0b3c1e-52f4-4c8e-9d7a-2f610b9e44d3"}"#);
         assert_eq!(serde_json::from_str::<LaunchMessage>(&json).unwrap(), due);
         let freed: LaunchMessage = serde_json::from_str(r#"{"kind":"slotFreed","definition":"report"}"#).unwrap();
-        assert_eq!(freed, LaunchMessage::SlotFreed { definition: "report".to_owned() });
+        assert_eq!(
+            freed,
+            LaunchMessage::SlotFreed {
+                definition: "report".to_owned()
+            }
+        );
     }
 }

@@ -334,7 +334,8 @@ mod tests {
         assert_eq!(report.max_running, None);
         assert_eq!(report.queue_timeout, crate::domain::DEFAULT_QUEUE_TIMEOUT);
 
-        let limited = r#"{"r": {"taskDefinition": "r", "container": "app", "maxRunning": 2, "queueTimeoutSeconds": 60}}"#;
+        let limited =
+            r#"{"r": {"taskDefinition": "r", "container": "app", "maxRunning": 2, "queueTimeoutSeconds": 60}}"#;
         let definitions = job_definitions(&env(&[("JOB_DEFINITIONS", limited)])).unwrap();
         let r = definitions.get("r").unwrap();
         assert_eq!(r.max_running, Some(2));
@@ -347,7 +348,10 @@ mod tests {
         assert_eq!(max_running(&env(&[(MAX_RUNNING, "")])).unwrap(), None);
         assert_eq!(max_running(&env(&[(MAX_RUNNING, " 40 ")])).unwrap(), Some(40));
         for bad in ["0", "-1", "ten", "1.5"] {
-            assert_eq!(max_running(&env(&[(MAX_RUNNING, bad)])).unwrap_err().variable, MAX_RUNNING);
+            assert_eq!(
+                max_running(&env(&[(MAX_RUNNING, bad)])).unwrap_err().variable,
+                MAX_RUNNING
+            );
         }
     }
 

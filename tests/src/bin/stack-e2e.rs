@@ -47,8 +47,11 @@ async fn main() {
     let create = FunctionProcess::spawn(&binary("create-job"), &environment_of(&function_env, "create-job")).await;
     let events = FunctionProcess::spawn(&binary("job-events"), &environment_of(&function_env, "job-events")).await;
     let api = FunctionProcess::spawn(&binary("job-api"), &environment_of(&function_env, "job-api")).await;
-    let reconciler =
-        FunctionProcess::spawn(&binary("job-reconciler"), &environment_of(&function_env, "job-reconciler")).await;
+    let reconciler = FunctionProcess::spawn(
+        &binary("job-reconciler"),
+        &environment_of(&function_env, "job-reconciler"),
+    )
+    .await;
 
     let create_env = &function_env["create-job"];
     let definitions: BTreeMap<String, Value> =
@@ -74,7 +77,10 @@ async fn main() {
     let Answer::Response(pass) = reconciler.runtime.invoke(&scheduled).await else {
         panic!("the reconciliation pass failed");
     };
-    assert!(pass["unfinished"].as_u64() >= Some(1), "the new job is unfinished: {pass}");
+    assert!(
+        pass["unfinished"].as_u64() >= Some(1),
+        "the new job is unfinished: {pass}"
+    );
     assert_eq!(pass["deferred"], 0, "{pass}");
     let freed = json!({"Records": [{"messageId": "e2e-1", "eventSource": "aws:sqs",
         "body": json!({"kind": "slotFreed", "definition": definition}).to_string()}]});
