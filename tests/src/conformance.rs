@@ -7,7 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::domain::EcsTaskStatus;
 use shared::domain::{
-    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, TaskEventGuard, UpdateGuard,
+    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, SlotClaim, SlotPool, TaskEventGuard,
+    UpdateGuard,
 };
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{Created, JobStore, Updated};
@@ -363,6 +364,100 @@ pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: 
 }
 
 /// Declares one `#[tokio::test]` per conformance case, each on a store from `$make`.
+fn claim(limit: u32) -> Vec<SlotClaim> {
+    vec![SlotClaim {
+        pool: SlotPool::Definition("report".into()),
+        limit,
+    }]
+}
+
+pub async fn a_slot_is_taken_with_the_create_and_a_full_pool_refuses_it<S: JobStore>(store: Arc<S>) {
+    let claims = claim(1);
+    let first = new_job().holding(&claims);
+    assert_eq!(store.create(&first, &claims).await.expect("create"), Created::Inserted);
+    assert_eq!(stored(&*store, first.id).await.slots, [SlotPool::Definition("report".into())]);
+    let second = new_job().holding(&claims);
+    assert_eq!(store.create(&second, &claims).await.expect("create"), Created::LimitReached);
+    assert_eq!(store.get(second.id).await.expect("get"), None, "nothing written");
+    // A pool of its own is not full.
+    let other = vec![SlotClaim {
+        pool: SlotPool::Service,
+        limit: 1,
+    }];
+    let third = new_job().holding(&other);
+    assert_eq!(store.create(&third, &other).await.expect("create"), Created::Inserted);
+}
+
+pub async fn a_finished_job_gives_its_slot_back_once<S: JobStore>(store: Arc<S>) {
+    let claims = claim(1);
+    let job = new_job().holding(&claims);
+    store.create(&job, &claims).await.expect("create");
+    let refused = job.launch_refused("no".into(), at(1));
+    assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
+    assert!(stored(&*store, job.id).await.slots.is_empty());
+    // The same release again (a retried write) finds no slot held.
+    assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::GuardFailed);
+    // Exactly one slot came back: one more job fits, a second does not.
+    let next = new_job().holding(&claims);
+    assert_eq!(store.create(&next, &claims).await.expect("create"), Created::Inserted);
+    let after = new_job().holding(&claims);
+    assert_eq!(store.create(&after, &claims).await.expect("create"), Created::LimitReached);
+}
+
+pub async fn a_waiting_job_takes_a_slot_only_when_one_is_free<S: JobStore>(store: Arc<S>) {
+    let claims = claim(1);
+    let holder = new_job().holding(&claims);
+    store.create(&holder, &claims).await.expect("create");
+    let waiting = new_job().waiting_for_slot(&claims);
+    store.create(&waiting, &[]).await.expect("create");
+    let take = waiting.take_slots(claims.clone(), at(2));
+    assert_eq!(store.update(waiting.id, &take).await.expect("update"), Updated::LimitReached);
+    assert_eq!(stored(&*store, waiting.id).await, waiting, "unchanged");
+
+    let done = holder.launch_refused("no".into(), at(3));
+    store.update(holder.id, &done).await.expect("release");
+    assert_eq!(store.update(waiting.id, &take).await.expect("update"), Updated::Applied);
+    let taken = stored(&*store, waiting.id).await;
+    assert_eq!(taken.slots, [SlotPool::Definition("report".into())]);
+    // Taking twice is refused by the guard: the job holds its slot already.
+    assert_eq!(store.update(waiting.id, &take).await.expect("update"), Updated::GuardFailed);
+}
+
+pub async fn the_unfinished_and_the_waiting_are_listed_and_the_finished_are_not<S: JobStore>(store: Arc<S>) {
+    let mut ids = Vec::new();
+    for second in [5, 1, 3] {
+        let mut job = new_job().waiting_for_slot(&claim(1));
+        job.created_at = at(second);
+        store.create(&job, &[]).await.expect("create");
+        ids.push((second, job.id));
+    }
+    let running = launched_job(&*store).await;
+    let finished = new_job();
+    store.create(&finished, &[]).await.expect("create");
+    store
+        .update(finished.id, &finished.launch_refused("no".into(), at(1)))
+        .await
+        .expect("update");
+
+    let mut unfinished = store.unfinished().await.expect("unfinished");
+    unfinished.sort();
+    let mut expected: Vec<JobId> = ids.iter().map(|(_, id)| *id).chain([running.id]).collect();
+    expected.sort();
+    assert_eq!(unfinished, expected);
+
+    ids.sort();
+    let oldest_first: Vec<JobId> = ids.iter().map(|(_, id)| *id).collect();
+    assert_eq!(store.queued("report", 10).await.expect("queued"), oldest_first);
+    assert_eq!(store.queued("report", 2).await.expect("queued"), oldest_first[..2]);
+    assert!(store.queued("backup", 10).await.expect("queued").is_empty());
+
+    // Launched, a job leaves the queue.
+    let first = stored(&*store, oldest_first[0]).await;
+    let launch = first.launched(OTHER_TASK_ARN.into(), at(6));
+    store.update(first.id, &launch).await.expect("launch");
+    assert_eq!(store.queued("report", 10).await.expect("queued"), oldest_first[1..]);
+}
+
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
@@ -382,6 +477,10 @@ macro_rules! store_conformance_tests {
             a_cancelled_job_is_never_reopened,
             a_refused_launch_is_never_reopened_by_a_stopped_event,
             a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt,
+            a_slot_is_taken_with_the_create_and_a_full_pool_refuses_it,
+            a_finished_job_gives_its_slot_back_once,
+            a_waiting_job_takes_a_slot_only_when_one_is_free,
+            the_unfinished_and_the_waiting_are_listed_and_the_finished_are_not,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {
