@@ -618,6 +618,95 @@ proptest! {
     }
 }
 
+/// One thing that happens to a job between its creation and its end, as the store sees
+/// it: an ECS event, the reconciler's DescribeTasks answer (the same facts at some
+/// version), the launcher recording the task, or a launch try ECS did not answer.
+#[derive(Debug, Clone)]
+enum Happening {
+    Event(usize),
+    Described(usize),
+    Launched,
+    Unanswered,
+}
+
+fn any_interleaving() -> impl Strategy<Value = (Vec<TaskStateChange>, Vec<Happening>)> {
+    (any_lifecycle(), 1..3usize, 0..3usize).prop_flat_map(|(events, launches, unanswered)| {
+        let n = events.len();
+        (
+            proptest::collection::vec(1..=2usize, n),
+            proptest::collection::vec(0..n, 0..4),
+            Just(events),
+        )
+            .prop_flat_map(move |(copies, described, events)| {
+                let mut happenings: Vec<Happening> = copies
+                    .iter()
+                    .enumerate()
+                    .flat_map(|(i, k)| std::iter::repeat_n(Happening::Event(i), *k))
+                    .collect();
+                happenings.extend(described.into_iter().map(Happening::Described));
+                happenings.extend(std::iter::repeat_n(Happening::Launched, launches));
+                happenings.extend(std::iter::repeat_n(Happening::Unanswered, unanswered));
+                (Just(events), Just(happenings).prop_shuffle())
+            })
+    })
+}
+
+/// Applies what happens as the store would, with one concurrency slot of limit 1 that
+/// the job took with its creation: each write is decided on the job as stored, and
+/// lands only if its guard holds. Returns the job and the slots taken at the end.
+fn live(events: &[TaskStateChange], happenings: &[Happening]) -> (Job, i64) {
+    let claims = [SlotClaim {
+        pool: SlotPool::Definition("report".into()),
+        limit: 1,
+    }];
+    let mut job = new_job().holding(&claims);
+    let mut taken: i64 = 1;
+    for happening in happenings {
+        let update = match happening {
+            Happening::Event(i) | Happening::Described(i) => match decide(&job, 1, &events[*i].observation()) {
+                EventDecision::Apply(update) => update,
+                EventDecision::Ignore(_) => continue,
+            },
+            Happening::Launched => job.launched(TASK_ARN.into(), at(1)),
+            Happening::Unanswered => job.launch_deferred(WaitReason::NoAnswer, "ECS did not answer", at(1), 0.5),
+        };
+        if !job.guard_holds(&update) {
+            continue;
+        }
+        match &update.slots {
+            SlotChange::Keep => {}
+            SlotChange::Take(claims) => taken += claims.len() as i64,
+            SlotChange::Release(_) => taken -= job.slots.len() as i64,
+        }
+        job.apply(&update);
+    }
+    (job, taken)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn events_descriptions_and_launches_in_any_order_end_in_the_in_order_job_with_the_slot_given_back(
+        (events, happenings) in any_interleaving(),
+    ) {
+        let in_order: Vec<Happening> = std::iter::once(Happening::Launched)
+            .chain((0..events.len()).map(Happening::Event))
+            .collect();
+        let (expected, _) = live(&events, &in_order);
+        let (actual, taken) = live(&events, &happenings);
+        prop_assert!(expected.status.is_terminal());
+        prop_assert_eq!(actual.status, expected.status);
+        prop_assert_eq!(&actual.status_reason, &expected.status_reason);
+        prop_assert_eq!(actual.current_attempt(), expected.current_attempt());
+        prop_assert_eq!(actual.updated_at, expected.updated_at);
+        // The slot went back exactly once, and nothing waits any more.
+        prop_assert_eq!(taken, 0);
+        prop_assert!(actual.slots.is_empty());
+        prop_assert!(actual.queue.is_none());
+    }
+}
+
 #[test]
 fn stop_codes_are_parsed_and_unknown_ones_are_kept() {
     assert_eq!(StopCode::parse("SpotInterruption"), StopCode::SpotInterruption);
