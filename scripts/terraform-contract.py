@@ -15,16 +15,26 @@ Run by scripts/terraform-check with the moto venv's python (boto3 comes with mot
 `contract` checks, reading what the code declares (CONTRACTS.json, the output of
 `function-contracts`), the Terraform state and the emulators:
   environment  each function gets exactly the variables its code declares, with values
-               that point at the resources Terraform created;
+               that point at the resources Terraform created (JOB_DEFINITIONS with the
+               lifecycle fields set, MAX_RUNNING from max_running);
   iam          each function's role grants exactly the AWS actions its code declares (plus
-               what the Lambda service does with the role: logs, dead-letter queue), on
-               exactly the resources it calls them on; no wildcard action anywhere;
+               what the Lambda service does with the role: logs, dead-letter queue, the
+               launch queue's event source), on exactly the resources it calls them on
+               (Query on the two indexes only, ECS task calls in this cluster only); no
+               wildcard action anywhere, Resource "*" only for ListTasks, in this cluster;
   events       the EventBridge rule's pattern, read back from moto, delivers an ECS Task
                State Change of our cluster started by the service, and drops the rest;
   launch       RunTask as create-job makes it, with its environment, starts each job
                definition's latest revision;
   wiring       API routes, integrations and Lambda permissions; event target, retry
                policy and dead-letter queues;
+  reconciler   the schedule (rate from reconcile_interval_minutes, its target, retry
+               policy, dead-letter queue and permission), the launch queue (visibility
+               timeout, redrive policy, retention) and its event source mapping (batch
+               size, partial batch failures, maximum concurrency), as the emulators have
+               them;
+  table        the jobs table's sparse keys-only indexes pending and queue, as DynamoDB
+               Local has them, at the ARNs the reconciler's Query permission names;
   deployment   what a real account refuses or mis-wires and the emulators accept: Fargate
                cpu/memory pairs, the environment size as Lambda measures it, functions
                configured after the task definitions they advertise, IAM role names
@@ -35,7 +45,8 @@ emulator gaps listed in EMULATOR_GAPS. `jwtplan` checks that the JWT option adds
 authorizer and switches both routes to it, and nothing else. `changeplan` checks a plan
 that edits one job definition and adds another: the edited task definition is replaced
 create-before-destroy (its family never lacks an ACTIVE revision), the new one is created
-and advertised in JOB_DEFINITIONS, nothing else changes. `slrplan` checks that
+and advertised in the JOB_DEFINITIONS of create-job and job-reconciler, nothing else
+changes. `slrplan` checks that
 create_ecs_service_linked_role adds AWSServiceRoleForECS and nothing else. `deployer`
 checks terraform/deployer-policy.json against the module (every resource and data source
 type has its permissions, nothing more is granted, no wildcard action, the size fits a
@@ -63,25 +74,42 @@ from pathlib import Path
 # terraform/lambda.tf and terraform/iam.tf).
 # =====================================================================================
 
-# Environment each function reads (its CONTRACT.environment).
-FUNCTION_ENV = {
-    "create-job": {
-        "JOBS_TABLE",
-        "ECS_CLUSTER",
-        "ECS_SUBNETS",
-        "ECS_SECURITY_GROUPS",
-        "ECS_ASSIGN_PUBLIC_IP",
-        "JOB_DEFINITIONS",
-    },
-    "job-events": {"JOBS_TABLE"},
-    "job-api": {"JOBS_TABLE"},
+# What launching a job takes (create-job and job-reconciler): where, what, and the limits.
+LAUNCH_ENV = {
+    "JOBS_TABLE",
+    "ECS_CLUSTER",
+    "ECS_SUBNETS",
+    "ECS_SECURITY_GROUPS",
+    "ECS_ASSIGN_PUBLIC_IP",
+    "JOB_DEFINITIONS",
+    "LAUNCH_QUEUE_URL",
+    "MAX_RUNNING",
 }
 
-# AWS API operations each function's code calls (its CONTRACT.operations).
+# Environment each function reads (its CONTRACT.environment).
+FUNCTION_ENV = {
+    "create-job": LAUNCH_ENV,
+    "job-events": {"JOBS_TABLE", "LAUNCH_QUEUE_URL"},
+    "job-api": {"JOBS_TABLE"},
+    "job-reconciler": LAUNCH_ENV,
+}
+
+# The functions that launch tasks, and so read JOB_DEFINITIONS and the ECS settings.
+LAUNCHERS = ("create-job", "job-reconciler")
+
+# AWS API operations each function's code calls (its CONTRACT.operations), as the IAM
+# actions that authorize them. A TransactWriteItems of Update actions is authorized as
+# dynamodb:UpdateItem on each item's table, so the code declares that.
 CODE_ACTIONS = {
-    "create-job": {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask"},
-    "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem"},
+    "create-job": {
+        "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask", "sqs:SendMessage",
+    },
+    "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
     "job-api": {"dynamodb:GetItem"},
+    "job-reconciler": {
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:Query",
+        "ecs:RunTask", "ecs:DescribeTasks", "ecs:ListTasks", "sqs:SendMessage",
+    },
 }
 
 # Permissions a call needs besides its own action (IAM authorization of RunTask).
@@ -90,12 +118,34 @@ IMPLIED_ACTIONS = {
     "ecs:RunTask": {"ecs:TagResource", "iam:PassRole"},
 }
 
-# What the Lambda service itself does with a function's role.
-PLATFORM_ACTIONS = {
-    "create-job": {"logs:CreateLogStream", "logs:PutLogEvents"},
-    "job-events": {"logs:CreateLogStream", "logs:PutLogEvents", "sqs:SendMessage"},
-    "job-api": {"logs:CreateLogStream", "logs:PutLogEvents"},
+# What the Lambda service itself does with a function's role: write its logs; send
+# job-events' failed events to its dead-letter queue; poll the launch queue for
+# job-reconciler (the event source mapping).
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+QUEUE_CONSUMER = {
+    "sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ChangeMessageVisibility",
 }
+PLATFORM_ACTIONS = {
+    "create-job": LOGS,
+    "job-events": LOGS | {"sqs:SendMessage"},
+    "job-api": LOGS,
+    "job-reconciler": LOGS | QUEUE_CONSUMER,
+}
+
+# The jobs table's sparse indexes the reconciler queries: name -> (hash key, range key).
+# Both keys-only: the reconciler reads the jobs themselves with BatchGetItem.
+TABLE_INDEXES = {"pending": ("pendingShard", "pendingSince"), "queue": ("queuedFor", "queuedSince")}
+
+# Job definition fields Terraform may add to JOB_DEFINITIONS (only when set), from the
+# job_definitions variable's fields.
+OPTIONAL_DEFINITION_FIELDS = {"maxRunning": "max_running", "queueTimeoutSeconds": "queue_timeout_seconds"}
+
+# The launch queue as Lambda's SQS event source: batches of up to 10, partial batch
+# failures reported, and a visibility timeout of at least six times the function's
+# timeout (AWS's recommendation), so that a batch in progress is not handed out again.
+LAUNCH_BATCH_SIZE = 10
+LAUNCH_MAX_RECEIVE_COUNT = 5
+VISIBILITY_TIMEOUT_FACTOR = 6
 
 # HTTP routes and the function behind each (the handlers' paths).
 ROUTES = {"POST /jobs": "create-job", "GET /jobs/{id}": "job-api"}
@@ -111,6 +161,37 @@ EMULATOR_GAPS = {
 # Policies built from data sources that depend on those resources are re-read during the
 # next apply, so their value is unknown (not different) in that plan.
 DEFERRED_UNKNOWN = {"aws_iam_role_policy": {"policy"}}
+
+
+def _same_json(before, after) -> bool:
+    try:
+        return json.loads(before) == json.loads(after)
+    except (TypeError, ValueError):
+        return False
+
+
+def _same_indexes_but_name(before, after) -> bool:
+    def key(index: dict) -> tuple:
+        return (index.get("hash_key"), index.get("range_key"), index.get("projection_type"),
+                tuple(sorted(index.get("non_key_attributes") or [])))
+    if not isinstance(before, list) or not isinstance(after, list):
+        return False
+    # Only what this gap explains: every stored index lacks its name.
+    return all(i.get("name") == "" for i in before) and sorted(map(key, before)) == sorted(map(key, after))
+
+
+# Attributes the emulators store in another form than AWS, each with the test that the
+# two forms mean the same (any other difference is still a change):
+EMULATOR_EQUIVALENT = {
+    # moto returns RedrivePolicy reformatted (json.dumps with spaces); AWS returns it as
+    # it was set, so the provider sees no change there.
+    ("aws_sqs_queue", "redrive_policy"): _same_json,
+    # DynamoDB Local leaves ProvisionedThroughput out of an on-demand table's index
+    # descriptions (DynamoDB reports it with zeros), and provider 5.x reads an index's
+    # name only from inside that block (flattenTableGlobalSecondaryIndex): the stored
+    # indexes have the right keys and projection but an empty name.
+    ("aws_dynamodb_table", "global_secondary_index"): _same_indexes_but_name,
+}
 
 # Task sizes Fargate offers (Linux), memory in MiB by CPU units: RegisterTaskDefinition
 # refuses any other pair. Also in terraform/ecs.tf (local.fargate_memory_by_cpu), which
@@ -191,6 +272,12 @@ DEPLOYER_ACTIONS = {
         "lambda:TagResource", "lambda:UntagResource", "iam:PassRole",
     },
     "aws_lambda_permission": {"lambda:AddPermission", "lambda:GetPolicy", "lambda:RemovePermission"},
+    # Lambda checks at creation that the function's role may read the queue; the deployer
+    # needs no SQS permission for it. Tags (default_tags) are set at creation.
+    "aws_lambda_event_source_mapping": {
+        "lambda:CreateEventSourceMapping", "lambda:GetEventSourceMapping", "lambda:UpdateEventSourceMapping",
+        "lambda:DeleteEventSourceMapping", "lambda:ListTags", "lambda:TagResource", "lambda:UntagResource",
+    },
     "aws_lambda_function_event_invoke_config": {
         "lambda:PutFunctionEventInvokeConfig", "lambda:GetFunctionEventInvokeConfig",
         "lambda:DeleteFunctionEventInvokeConfig",
@@ -395,7 +482,13 @@ def comparable(granted: dict) -> dict:
 # ---- checks -------------------------------------------------------------------------------
 
 
-def check_environment(f: Failures, root: Path, code: Declaration, state: State, outputs: dict) -> None:
+def function_env(state: State, fn: str) -> dict:
+    function = state.get("aws_lambda_function", "this", fn)
+    return (as_list(function.get("environment")) or [{}])[0].get("variables") or {}
+
+
+def check_environment(f: Failures, root: Path, code: Declaration, state: State, outputs: dict,
+                      variables: dict) -> None:
     section("environment: each function gets exactly what its code reads")
     f.equal(set(code.functions), set(FUNCTIONS), "functions the code declares")
     for fn in FUNCTIONS:
@@ -414,19 +507,24 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
 
     table = state.get("aws_dynamodb_table", "jobs")
     cluster = state.get("aws_ecs_cluster", "jobs")
+    launches = state.get("aws_sqs_queue", "launches")
     task_defs = {v["family"]: v for v in state.of_type("aws_ecs_task_definition")}
     for fn in FUNCTIONS:
         function = state.get("aws_lambda_function", "this", fn)
-        env = (as_list(function.get("environment")) or [{}])[0].get("variables") or {}
+        env = function_env(state, fn)
         f.equal(set(env), FUNCTION_ENV[fn], f"{fn}: environment set by Terraform")
         f.equal(env, outputs["function_environment"][fn], f"{fn}: environment output")
         f.equal(env.get("JOBS_TABLE"), table["name"], f"{fn}: JOBS_TABLE")
+        if "LAUNCH_QUEUE_URL" in FUNCTION_ENV[fn]:
+            f.equal(env.get("LAUNCH_QUEUE_URL"), launches["url"], f"{fn}: LAUNCH_QUEUE_URL is the launch queue")
         f.equal(function["runtime"], "provided.al2023", f"{fn}: runtime")
         f.equal(function["handler"], "bootstrap", f"{fn}: handler")
+    f.equal(outputs["launch_queue_url"], launches["url"], "launch_queue_url output")
 
-    env = (as_list(state.get("aws_lambda_function", "this", "create-job")["environment"]) or [{}])[0][
-        "variables"
-    ]
+    # create-job and job-reconciler launch the same way: one environment, checked once.
+    f.equal(function_env(state, "job-reconciler"), function_env(state, "create-job"),
+            "job-reconciler's environment = create-job's")
+    env = function_env(state, "create-job")
     f.check(
         env.get("ECS_CLUSTER") in (cluster["arn"], cluster["name"]), "create-job: ECS_CLUSTER is the cluster"
     )
@@ -437,6 +535,12 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
         outputs["job_security_group_ids"],
         "create-job: ECS_SECURITY_GROUPS",
     )
+    # The service-wide limit: empty for none, else a whole number of at least 1.
+    max_running = variables.get("max_running")
+    f.equal(env.get("MAX_RUNNING"), "" if max_running is None else str(int(max_running)),
+            f"create-job: MAX_RUNNING for max_running = {max_running}")
+    f.check(env.get("MAX_RUNNING") == "" or (env.get("MAX_RUNNING", "").isdigit() and int(env["MAX_RUNNING"]) >= 1),
+            f"create-job: MAX_RUNNING {env.get('MAX_RUNNING')!r} is neither empty nor a number >= 1")
     try:
         definitions = json.loads(env.get("JOB_DEFINITIONS", ""))
     except ValueError as e:
@@ -445,9 +549,19 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
     f.equal(
         set(definitions), set(outputs["task_definition_families"]), "JOB_DEFINITIONS names = job_definitions"
     )
+    configured = variables.get("job_definitions") or {}
     for name, entry in definitions.items():
-        # The code parses entries with deny_unknown_fields: exactly these keys.
-        f.equal(set(entry), {"taskDefinition", "container", "parameters"}, f"JOB_DEFINITIONS[{name}] keys")
+        # The code parses entries with deny_unknown_fields: these keys, the lifecycle
+        # fields only when the job definition sets them.
+        wanted = {
+            field: configured.get(name, {}).get(source)
+            for field, source in OPTIONAL_DEFINITION_FIELDS.items()
+            if configured.get(name, {}).get(source) is not None
+        }
+        f.equal(set(entry), {"taskDefinition", "container", "parameters"} | set(wanted),
+                f"JOB_DEFINITIONS[{name}] keys")
+        for field, value in wanted.items():
+            f.equal(entry.get(field), value, f"JOB_DEFINITIONS[{name}].{field}")
         family = entry.get("taskDefinition")
         f.equal(
             family, outputs["task_definition_families"].get(name), f"JOB_DEFINITIONS[{name}].taskDefinition"
@@ -472,29 +586,42 @@ def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
     table_arn = state.get("aws_dynamodb_table", "jobs")["arn"]
     cluster = state.get("aws_ecs_cluster", "jobs")
     arn_prefix = cluster["arn"].split(":cluster/")[0]  # arn:aws:ecs:region:account
+    cluster_tasks = f"{arn_prefix}:task/{cluster['name']}/*"
+    in_cluster = fmt({"ArnEquals": {"ecs:cluster": [cluster["arn"]]}})
     families = [v["family"] for v in state.of_type("aws_ecs_task_definition")]
     execution_role = state.get("aws_iam_role", "task_execution")["arn"]
     job_roles = {v["task_role_arn"] for v in state.of_type("aws_ecs_task_definition")}
+    launches = state.get("aws_sqs_queue", "launches")["arn"]
     for v in state.of_type("aws_ecs_task_definition"):
         f.equal(v["execution_role_arn"], execution_role, f"{v['family']}: execution role")
 
     no_condition = fmt({})
+    # action -> {condition: resources}, the same for every function that is granted it,
+    # but for what `granted_to` below sets per function.
     resources_of = {
-        "dynamodb:PutItem": ({table_arn}, no_condition),
-        "dynamodb:GetItem": ({table_arn}, no_condition),
-        "dynamodb:UpdateItem": ({table_arn}, no_condition),
-        "ecs:RunTask": (
-            {f"{arn_prefix}:task-definition/{family}:*" for family in families},
-            fmt({"ArnEquals": {"ecs:cluster": [cluster["arn"]]}}),
-        ),
-        "ecs:TagResource": (
-            {f"{arn_prefix}:task/{cluster['name']}/*"},
-            fmt({"StringEquals": {"ecs:CreateAction": ["RunTask"]}}),
-        ),
-        "iam:PassRole": (
-            {execution_role} | job_roles,
-            fmt({"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}}),
-        ),
+        "dynamodb:PutItem": {no_condition: {table_arn}},
+        "dynamodb:GetItem": {no_condition: {table_arn}},
+        "dynamodb:UpdateItem": {no_condition: {table_arn}},
+        "dynamodb:BatchGetItem": {no_condition: {table_arn}},
+        # The two indexes, never the table itself.
+        "dynamodb:Query": {no_condition: {f"{table_arn}/index/{index}" for index in TABLE_INDEXES}},
+        "ecs:RunTask": {in_cluster: {f"{arn_prefix}:task-definition/{family}:*" for family in families}},
+        "ecs:TagResource": {fmt({"StringEquals": {"ecs:CreateAction": ["RunTask"]}}): {cluster_tasks}},
+        "ecs:DescribeTasks": {in_cluster: {cluster_tasks}},
+        # ListTasks' only resource type is the container instance, which Fargate tasks do
+        # not have: "*", limited to the cluster by its condition key.
+        "ecs:ListTasks": {in_cluster: {"*"}},
+        "iam:PassRole": {
+            fmt({"StringEquals": {"iam:PassedToService": ["ecs-tasks.amazonaws.com"]}}): {execution_role} | job_roles,
+        },
+        "sqs:SendMessage": {no_condition: {launches}},
+        **{action: {no_condition: {launches}} for action in QUEUE_CONSUMER},
+    }
+    # job-events also sends (through the Lambda service) to its own dead-letter queue.
+    granted_to = {
+        "job-events": {
+            "sqs:SendMessage": {no_condition: {launches, state.get("aws_sqs_queue", "job_events_dlq")["arn"]}},
+        },
     }
 
     function_roles = {state.get("aws_iam_role", "function", fn)["name"]: fn for fn in FUNCTIONS}
@@ -519,17 +646,28 @@ def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
 
         log_group = state.get("aws_cloudwatch_log_group", "function", fn)["arn"]
         expected = dict(resources_of)
-        expected["logs:CreateLogStream"] = ({f"{log_group}:*"}, no_condition)
-        expected["logs:PutLogEvents"] = ({f"{log_group}:*"}, no_condition)
-        expected["sqs:SendMessage"] = ({state.get("aws_sqs_queue", "job_events_dlq")["arn"]}, no_condition)
+        expected["logs:CreateLogStream"] = {no_condition: {f"{log_group}:*"}}
+        expected["logs:PutLogEvents"] = {no_condition: {f"{log_group}:*"}}
+        expected.update(granted_to.get(fn, {}))
         for action, statements in granted.items():
-            if action not in expected:
+            if not f.check(action in expected, f"{fn}: {action} has no expected resources in this test"):
                 continue
-            f.equal(len(statements), 1, f"{fn}: statements granting {action}")
-            resources, condition = statements[0]
-            want_resources, want_condition = expected[action]
-            f.equal(set(resources), want_resources, f"{fn}: resources of {action}")
-            f.equal(condition, want_condition, f"{fn}: condition of {action}")
+            # Several statements may grant one action (job-events' SendMessage: the launch
+            # queue for the code, the dead-letter queue for the Lambda service); what counts
+            # is which resources each condition allows.
+            by_condition: dict[str, set] = {}
+            for resources, condition in statements:
+                by_condition.setdefault(condition, set()).update(resources)
+            f.equal(
+                {c: sorted(r) for c, r in by_condition.items()},
+                {c: sorted(r) for c, r in expected[action].items()},
+                f"{fn}: resources and conditions of {action}",
+            )
+            for resources, condition in statements:
+                f.check(
+                    "*" not in resources or (action == "ecs:ListTasks" and condition == in_cluster),
+                    f"{fn}: Resource * for {action} (condition {condition})",
+                )
 
         # The role as the emulator's IAM has it, not only as Terraform recorded it.
         live = iam.list_role_policies(RoleName=role["name"])["PolicyNames"]
@@ -665,19 +803,146 @@ def check_wiring(f: Failures, state: State, outputs: dict, clients: dict) -> Non
         ],
         "events DLQ policy: EventBridge, from this rule only",
     )
-    for queue in ("events_dlq", "job_events_dlq"):
-        attributes = sqs.get_queue_attributes(
-            QueueUrl=state.get("aws_sqs_queue", queue)["url"], AttributeNames=["All"]
-        )["Attributes"]
+    queues = state.of_type("aws_sqs_queue")
+    f.equal(
+        {q["name"].removeprefix(f"{state.get('aws_ecs_cluster', 'jobs')['name']}-") for q in queues},
+        {"events-dlq", "job-events-dlq", "launches", "launches-dlq", "reconcile-dlq"},
+        "SQS queues of the stack",
+    )
+    for queue in queues:
+        attributes = sqs.get_queue_attributes(QueueUrl=queue["url"], AttributeNames=["All"])["Attributes"]
         f.check(
             attributes.get("SqsManagedSseEnabled") == "true" or "KmsMasterKeyId" in attributes,
-            f"{queue}: encrypted",
+            f"{queue['name']}: encrypted",
         )
 
     invoke_config = lam.get_function_event_invoke_config(
         FunctionName=functions["job-events"]["function_name"]
     )
     f.check("MaximumRetryAttempts" in invoke_config, "job-events: asynchronous invocation config")
+
+
+def check_reconciler_wiring(f: Failures, state: State, outputs: dict, clients: dict, variables: dict) -> None:
+    section("reconciler: schedule, launch queue, event source mapping, dead-letter queues")
+    lam, events, sqs = clients["lambda"], clients["events"], clients["sqs"]
+    reconciler = state.get("aws_lambda_function", "this", "job-reconciler")
+    f.equal(outputs["reconciler_function_name"], reconciler["function_name"], "reconciler_function_name output")
+
+    # The schedule, as EventBridge has it: rate(N minute(s)), N = reconcile_interval_minutes.
+    interval = int(variables.get("reconcile_interval_minutes") or 1)
+    rule_arn = outputs["reconcile_rule_arn"]
+    rule = events.describe_rule(Name=rule_arn.split("/")[-1])
+    f.equal(
+        rule.get("ScheduleExpression"),
+        f"rate({interval} {'minute' if interval == 1 else 'minutes'})",
+        "reconcile schedule expression (read back from EventBridge)",
+    )
+    f.equal(rule.get("State"), "ENABLED", "reconcile schedule state")
+    f.check("EventPattern" not in rule, "reconcile rule is a schedule only, no event pattern")
+    schedule_dlq = state.get("aws_sqs_queue", "reconcile_dlq")
+    targets = events.list_targets_by_rule(Rule=rule["Name"])["Targets"]
+    if f.equal(len(targets), 1, "reconcile rule targets"):
+        target = targets[0]
+        f.equal(target["Arn"], reconciler["arn"], "reconcile rule target")
+        retry = target.get("RetryPolicy", {})
+        # A tick is worth retrying only until the next one is due.
+        f.equal(retry.get("MaximumEventAgeInSeconds"), 60 * interval, "reconcile target: event age = interval")
+        f.check(retry.get("MaximumRetryAttempts", 0) > 0, "reconcile target retry policy")
+        f.equal(target.get("DeadLetterConfig", {}).get("Arn"), schedule_dlq["arn"], "reconcile target dead-letter queue")
+
+    policy = json.loads(lam.get_policy(FunctionName=reconciler["function_name"])["Policy"])
+    f.equal(
+        [(s.get("Principal"), (s.get("Condition") or {}).get("ArnLike")) for s in as_list(policy.get("Statement"))],
+        [({"Service": "events.amazonaws.com"}, {"AWS:SourceArn": rule_arn})],
+        "job-reconciler: invoked by its schedule rule only (the event source mapping needs no permission)",
+    )
+    queue_policy = json.loads(
+        sqs.get_queue_attributes(QueueUrl=schedule_dlq["url"], AttributeNames=["Policy"])["Attributes"]["Policy"]
+    )
+    f.equal(
+        [
+            (s.get("Principal"), as_list(s.get("Action")), normalise_conditions(s.get("Condition")))
+            for s in as_list(queue_policy.get("Statement"))
+        ],
+        [({"Service": "events.amazonaws.com"}, ["sqs:SendMessage"], {"ArnEquals": {"aws:SourceArn": [rule_arn]}})],
+        "reconcile DLQ policy: EventBridge, from the schedule rule only",
+    )
+    invoke_config = lam.get_function_event_invoke_config(FunctionName=reconciler["function_name"])
+    f.equal(invoke_config.get("MaximumRetryAttempts"), 0, "job-reconciler: a failed pass is left to the next tick")
+
+    # The launch queue, as SQS has it.
+    launches = state.get("aws_sqs_queue", "launches")
+    launches_dlq = state.get("aws_sqs_queue", "launches_dlq")
+    f.equal(outputs["launch_queue_arn"], launches["arn"], "launch_queue_arn output")
+    f.equal(outputs["launch_dead_letter_queue_arn"], launches_dlq["arn"], "launch_dead_letter_queue_arn output")
+    attributes = sqs.get_queue_attributes(QueueUrl=launches["url"], AttributeNames=["All"])["Attributes"]
+    dlq_attributes = sqs.get_queue_attributes(QueueUrl=launches_dlq["url"], AttributeNames=["All"])["Attributes"]
+    timeout = lam.get_function_configuration(FunctionName=reconciler["function_name"])["Timeout"]
+    f.check(
+        int(attributes.get("VisibilityTimeout", 0)) >= VISIBILITY_TIMEOUT_FACTOR * timeout,
+        f"launch queue visibility timeout {attributes.get('VisibilityTimeout')} s is under "
+        f"{VISIBILITY_TIMEOUT_FACTOR} x job-reconciler's timeout ({timeout} s)",
+    )
+    # Messages are sent with DelaySeconds up to 900: the queue must not add a delay of its own.
+    f.equal(attributes.get("DelaySeconds", "0"), "0", "launch queue: no default delay")
+    redrive = json.loads(attributes.get("RedrivePolicy") or "{}")
+    f.equal(redrive.get("deadLetterTargetArn"), launches_dlq["arn"], "launch queue redrive target")
+    f.equal(int(redrive.get("maxReceiveCount", 0)), LAUNCH_MAX_RECEIVE_COUNT, "launch queue maxReceiveCount")
+    # SQS keeps a message's first enqueue time in the dead-letter queue: it must keep
+    # messages longer than the source queue, or they expire there at once.
+    f.check(
+        int(dlq_attributes.get("MessageRetentionPeriod", 0)) > int(attributes.get("MessageRetentionPeriod", 0)),
+        "launch DLQ retention must exceed the launch queue's",
+    )
+
+    # Lambda's SQS event source: exactly one, on the launch queue, for job-reconciler only.
+    mappings = lam.list_event_source_mappings()["EventSourceMappings"]
+    ours = [m for m in mappings if m.get("EventSourceArn") == launches["arn"]]
+    if f.equal(len(ours), 1, "event source mappings on the launch queue"):
+        mapping = ours[0]
+        f.equal(mapping.get("FunctionArn"), reconciler["arn"], "launch queue event source: function")
+        f.equal(mapping.get("BatchSize"), LAUNCH_BATCH_SIZE, "launch queue event source: batch size")
+        f.equal(
+            mapping.get("FunctionResponseTypes"),
+            ["ReportBatchItemFailures"],
+            "launch queue event source: partial batch failures",
+        )
+        f.equal(
+            (mapping.get("ScalingConfig") or {}).get("MaximumConcurrency"),
+            int(variables.get("launch_queue_max_concurrency") or 5),
+            "launch queue event source: maximum concurrency",
+        )
+        f.check(mapping.get("State") in ("Enabled", "Creating", "Enabling"), f"launch queue event source state {mapping.get('State')}")
+    other = [
+        m["FunctionArn"] for m in mappings
+        if m.get("FunctionArn") in {v["arn"] for v in state.of_type("aws_lambda_function")} and m not in ours
+    ]
+    f.equal(other, [], "other event source mappings of the stack's functions")
+
+
+def check_table(f: Failures, state: State, clients: dict) -> None:
+    section("table: the sparse indexes the reconciler queries, as DynamoDB has them")
+    table = clients["dynamodb"].describe_table(TableName=state.get("aws_dynamodb_table", "jobs")["name"])["Table"]
+    indexes = {
+        i["IndexName"]: (
+            {k["KeyType"]: k["AttributeName"] for k in i["KeySchema"]},
+            i["Projection"]["ProjectionType"],
+            i.get("IndexArn"),
+        )
+        for i in table.get("GlobalSecondaryIndexes", [])
+    }
+    f.equal(set(indexes), set(TABLE_INDEXES), "global secondary indexes")
+    types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
+    for name, (hash_key, range_key) in TABLE_INDEXES.items():
+        if name not in indexes:
+            continue
+        keys, projection, arn = indexes[name]
+        f.equal(keys, {"HASH": hash_key, "RANGE": range_key}, f"index {name}: keys")
+        f.equal(projection, "KEYS_ONLY", f"index {name}: projection")
+        f.equal((types.get(hash_key), types.get(range_key)), ("S", "S"), f"index {name}: key types")
+        # The ARN the reconciler's Query permission names.
+        f.equal(arn, f"{table['TableArn']}/index/{name}", f"index {name}: ARN")
+    f.equal(table.get("BillingModeSummary", {}).get("BillingMode"), "PAY_PER_REQUEST", "billing mode")
 
 
 def check_configured_only(f: Failures, state: State, plan: State) -> None:
@@ -879,15 +1144,16 @@ def check_deployment(f: Failures, state: State, outputs: dict, clients: dict) ->
             f"{fn}: environment is {size} bytes as Lambda measures it (limit {LAMBDA_ENVIRONMENT_LIMIT})",
         )
 
-    # Terraform applies a resource after everything it depends on: create-job, which
-    # advertises the job definitions, after their task definitions; the cluster after the
+    # Terraform applies a resource after everything it depends on: create-job and
+    # job-reconciler, which advertise the job definitions, after their task definitions; the cluster after the
     # service-linked role (when this deployment creates it), as CreateCluster would
     # otherwise create the role itself and the two creations race.
-    f.check(
-        "aws_ecs_task_definition.job" in state.depends_on[("aws_lambda_function", "this", "create-job")],
-        "create-job does not depend on aws_ecs_task_definition.job: JOB_DEFINITIONS could advertise "
-        "a definition before its task definition is registered",
-    )
+    for fn in LAUNCHERS:
+        f.check(
+            "aws_ecs_task_definition.job" in state.depends_on[("aws_lambda_function", "this", fn)],
+            f"{fn} does not depend on aws_ecs_task_definition.job: JOB_DEFINITIONS could advertise "
+            "a definition before its task definition is registered",
+        )
     f.check(
         "aws_iam_service_linked_role.ecs" in state.depends_on[("aws_ecs_cluster", "jobs", None)],
         "aws_ecs_cluster.jobs does not depend on aws_iam_service_linked_role.ecs",
@@ -938,6 +1204,14 @@ def emulator_clients() -> dict:
             aws_secret_access_key="test",
         )
         for service in ("apigatewayv2", "ec2", "ecs", "events", "iam", "lambda", "sqs")
+    } | {
+        "dynamodb": boto3.client(
+            "dynamodb",
+            endpoint_url=os.environ["DYNAMODB_ENDPOINT"],
+            region_name=region,
+            aws_access_key_id="test",
+            aws_secret_access_key="test",
+        )
     }
 
 
@@ -946,13 +1220,17 @@ def cmd_contract(args) -> int:
     code = Declaration(Path(args.declaration))
     state = State(Path(args.state))
     plan = State(Path(args.plan))
+    # The input variables the stack was applied with (the plan right after apply has them).
+    variables = {k: v.get("value") for k, v in json.loads(Path(args.plan).read_text()).get("variables", {}).items()}
     outputs = {k: v["value"] for k, v in json.loads(Path(args.outputs).read_text()).items()}
     name = state.get("aws_ecs_cluster", "jobs")["name"]
     clients = emulator_clients()
     f = Failures()
-    check_environment(f, root, code, state, outputs)
+    check_environment(f, root, code, state, outputs, variables)
     check_iam(f, code, state, clients["iam"])
     check_wiring(f, state, outputs, clients)
+    check_reconciler_wiring(f, state, outputs, clients, variables)
+    check_table(f, state, clients)
     check_configured_only(f, state, plan)
     check_event_pattern(f, root, code, state, outputs, clients, name)
     check_launch(f, code, state, clients)
@@ -983,7 +1261,12 @@ def classify_changes(plan: dict, expected: set[str] = frozenset()) -> tuple[list
         }
         gaps = EMULATOR_GAPS.get(change["type"], set())
         deferred = {k for k in DEFERRED_UNKNOWN.get(change["type"], set()) if unknown.get(k) is True}
-        unexplained = changed - gaps - deferred
+        equivalent = {
+            k for k in changed
+            if (change["type"], k) in EMULATOR_EQUIVALENT
+            and EMULATOR_EQUIVALENT[(change["type"], k)](before.get(k), after.get(k))
+        }
+        unexplained = changed - gaps - deferred - equivalent
         if unexplained:
             problems.append(f"{change['address']}: {sorted(unexplained)}")
         else:
@@ -1062,21 +1345,24 @@ def cmd_changeplan(args) -> int:
     # no ACTIVE revision until the new one is registered, and RunTask would fail meanwhile.
     f.equal(actions(changed), ["create", "delete"], f"{changed}: replaced create-before-destroy")
     f.equal(actions(added), ["create"], f"{added}: created")
-    function = 'aws_lambda_function.this["create-job"]'
-    if f.equal(actions(function), ["update"], f"{function}: updated"):
-        after = changes[function]["change"]["after"]
-        env = (as_list(after.get("environment")) or [{}])[0].get("variables") or {}
-        try:
-            definitions = json.loads(env.get("JOB_DEFINITIONS") or "null") or {}
-        except ValueError:
-            definitions = {}
-        family = (changes[added]["change"]["after"] or {}).get("family") if added in changes else None
-        f.equal(
-            (definitions.get(args.added) or {}).get("taskDefinition"),
-            family,
-            f"JOB_DEFINITIONS[{args.added}] advertises the new family",
-        )
-    expected = {changed, added, function, 'aws_iam_role_policy.function["create-job"]'}
+    # Both functions that launch jobs advertise the new definition, and their roles may
+    # run its family.
+    functions = [f'aws_lambda_function.this["{fn}"]' for fn in LAUNCHERS]
+    for function in functions:
+        if f.equal(actions(function), ["update"], f"{function}: updated"):
+            after = changes[function]["change"]["after"]
+            env = (as_list(after.get("environment")) or [{}])[0].get("variables") or {}
+            try:
+                definitions = json.loads(env.get("JOB_DEFINITIONS") or "null") or {}
+            except ValueError:
+                definitions = {}
+            family = (changes[added]["change"]["after"] or {}).get("family") if added in changes else None
+            f.equal(
+                (definitions.get(args.added) or {}).get("taskDefinition"),
+                family,
+                f"{function}: JOB_DEFINITIONS[{args.added}] advertises the new family",
+            )
+    expected = {changed, added, *functions, *(f'aws_iam_role_policy.function["{fn}"]' for fn in LAUNCHERS)}
     problems, _ = classify_changes(plan, expected)
     f.equal(problems, [], "other changes of the edit (beyond known emulator gaps)")
     if f.items:
@@ -1251,6 +1537,10 @@ def cmd_leftovers(args) -> int:
             for g in client("logs").describe_log_groups()["logGroups"]
         ],
         "rules": [r["Name"] for r in client("events").list_rules()["Rules"]],
+        "event source mappings": [
+            m["FunctionArn"].rsplit(":", 1)[-1]
+            for m in client("lambda").list_event_source_mappings()["EventSourceMappings"]
+        ],
         "event buses": [b["Name"] for b in client("events").list_event_buses()["EventBuses"]],
         "apis": [a["Name"] + "-" for a in client("apigatewayv2").get_apis()["Items"]],
         # Deleted clusters stay listed as INACTIVE, as in AWS.

@@ -16,17 +16,23 @@ locals {
   # other workloads) in one account never share a family.
   job_families = { for key, def in var.job_definitions : key => "${var.name}-${key}" }
 
-  # What create-job reads as JOB_DEFINITIONS (DESIGN.md section 5), generated from the same
-  # variable as the task definitions, so the API's allow-list and the families it runs
-  # cannot drift apart. taskDefinition is a family: RunTask starts its latest ACTIVE
-  # revision. It is read from the task definition resources, so a function that advertises
-  # a definition is configured only after its task definition is registered.
+  # What create-job and job-reconciler read as JOB_DEFINITIONS (DESIGN.md section 5),
+  # generated from the same variable as the task definitions, so the API's allow-list and
+  # the families it runs cannot drift apart. taskDefinition is a family: RunTask starts its
+  # latest ACTIVE revision. It is read from the task definition resources, so a function
+  # that advertises a definition is configured only after its task definition is
+  # registered. Lifecycle fields are present only when set: absent, the code's default
+  # applies (and the environment, capped at 4 KB, does not grow).
   job_definition_entries = {
-    for key, def in var.job_definitions : key => {
-      taskDefinition = aws_ecs_task_definition.job[key].family
-      container      = def.container
-      parameters     = def.parameters
-    }
+    for key, def in var.job_definitions : key => merge(
+      {
+        taskDefinition = aws_ecs_task_definition.job[key].family
+        container      = def.container
+        parameters     = def.parameters
+      },
+      def.max_running == null ? {} : { maxRunning = def.max_running },
+      def.queue_timeout_seconds == null ? {} : { queueTimeoutSeconds = def.queue_timeout_seconds },
+    )
   }
   job_definitions_json = jsonencode(local.job_definition_entries)
 
@@ -156,7 +162,7 @@ data "aws_security_group" "given" {
 }
 
 resource "aws_security_group" "jobs" {
-  #checkov:skip=CKV2_AWS_5:Attached at run time: create-job passes it to every RunTask (ECS_SECURITY_GROUPS), which Terraform cannot see.
+  #checkov:skip=CKV2_AWS_5:Attached at run time: create-job and job-reconciler pass it to every RunTask (ECS_SECURITY_GROUPS), which Terraform cannot see.
   count = length(var.security_group_ids) > 0 ? 0 : 1
 
   name        = "${var.name}-jobs"

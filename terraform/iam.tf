@@ -11,6 +11,9 @@
 
 locals {
   role_name_prefix = "${var.name}-${var.region}"
+
+  # Every task of this cluster: task/<cluster-name>/<task-id>.
+  cluster_task_arn_pattern = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.jobs.name}/*"
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -58,16 +61,9 @@ data "aws_iam_policy_document" "function_logs" {
   }
 }
 
-# create-job: records the job, starts its task, records the launch.
-data "aws_iam_policy_document" "create_job" {
-  source_policy_documents = [data.aws_iam_policy_document.function_logs["create-job"].json]
-
-  statement {
-    sid       = "JobsTable"
-    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
-    resources = [aws_dynamodb_table.jobs.arn]
-  }
-
+# What launching a job takes, in create-job and job-reconciler alike: start its task,
+# or put it on the launch queue (a delayed retry, a freed slot).
+data "aws_iam_policy_document" "launch_job_tasks" {
   statement {
     sid     = "RunJobTasks"
     actions = ["ecs:RunTask"]
@@ -89,7 +85,7 @@ data "aws_iam_policy_document" "create_job" {
     actions = ["ecs:TagResource"]
     # RunTask with tags needs TagResource on the new task; only as part of RunTask, and
     # only on tasks of this cluster.
-    resources = ["arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.jobs.name}/*"]
+    resources = [local.cluster_task_arn_pattern]
     condition {
       test     = "StringEquals"
       variable = "ecs:CreateAction"
@@ -107,10 +103,31 @@ data "aws_iam_policy_document" "create_job" {
       values   = ["ecs-tasks.amazonaws.com"]
     }
   }
+
+  statement {
+    sid       = "SendToLaunchQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.launches.arn]
+  }
 }
 
-# job-events: reads the job an event belongs to, applies the event conditionally; the
-# Lambda service sends events it could not process to the function's dead-letter queue.
+# create-job: records the job, takes its concurrency slots, starts its task or queues it.
+data "aws_iam_policy_document" "create_job" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_logs["create-job"].json,
+    data.aws_iam_policy_document.launch_job_tasks.json,
+  ]
+
+  statement {
+    sid       = "JobsTable"
+    actions   = ["dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+}
+
+# job-events: reads the job an event belongs to, applies the event conditionally, frees
+# the slots of a job that ended and tells the launch queue; the Lambda service sends
+# events it could not process to the function's dead-letter queue.
 data "aws_iam_policy_document" "job_events" {
   source_policy_documents = [data.aws_iam_policy_document.function_logs["job-events"].json]
 
@@ -121,9 +138,77 @@ data "aws_iam_policy_document" "job_events" {
   }
 
   statement {
+    sid       = "SendToLaunchQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.launches.arn]
+  }
+
+  statement {
     sid       = "DeadLetterQueue"
     actions   = ["sqs:SendMessage"]
     resources = [aws_sqs_queue.job_events_dlq.arn]
+  }
+}
+
+# job-reconciler: finds the jobs that need attention through the two sparse indexes,
+# reads them, asks ECS about their tasks, launches queued jobs, and applies what it
+# learns conditionally. The Lambda service reads the launch queue for it with this role
+# (the event source mapping).
+data "aws_iam_policy_document" "job_reconciler" {
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_logs["job-reconciler"].json,
+    data.aws_iam_policy_document.launch_job_tasks.json,
+  ]
+
+  statement {
+    sid       = "JobsTable"
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
+    resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid     = "JobsTableIndexes"
+    actions = ["dynamodb:Query"]
+    # The indexes only: the table itself is never queried.
+    resources = [for index in ["pending", "queue"] : "${aws_dynamodb_table.jobs.arn}/index/${index}"]
+  }
+
+  statement {
+    sid     = "DescribeJobTasks"
+    actions = ["ecs:DescribeTasks"]
+    # Tasks of this cluster only (task/<cluster-name>/<task-id>), by ARN and by the
+    # cluster the request names.
+    resources = [local.cluster_task_arn_pattern]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.jobs.arn]
+    }
+  }
+
+  statement {
+    sid     = "ListJobTasks"
+    actions = ["ecs:ListTasks"]
+    # ListTasks' only resource type is the container instance, which Fargate tasks do not
+    # have: a ListTasks without one is authorized against "*", so AWS offers nothing
+    # narrower than "*" here. The ecs:cluster condition limits it to this cluster.
+    resources = ["*"]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.jobs.arn]
+    }
+  }
+
+  statement {
+    sid = "ConsumeLaunchQueue"
+    actions = [
+      "sqs:ReceiveMessage",
+      "sqs:DeleteMessage",
+      "sqs:GetQueueAttributes",
+      "sqs:ChangeMessageVisibility",
+    ]
+    resources = [aws_sqs_queue.launches.arn]
   }
 }
 

@@ -1,25 +1,32 @@
 locals {
-  function_keys = toset(["create-job", "job-events", "job-api"])
+  function_keys = toset(["create-job", "job-events", "job-api", "job-reconciler"])
 
-  # The environment each function reads, exactly (shared/src/config.rs and each
-  # function's main.rs), and the policy of its role (iam.tf).
+  # What create-job and job-reconciler both need to launch a job's task and to honour the
+  # concurrency limits. MAX_RUNNING is always set: empty means no service-wide limit.
+  launch_environment = {
+    JOBS_TABLE           = aws_dynamodb_table.jobs.name
+    ECS_CLUSTER          = aws_ecs_cluster.jobs.arn
+    ECS_SUBNETS          = join(",", var.subnet_ids)
+    ECS_SECURITY_GROUPS  = join(",", local.security_group_ids)
+    ECS_ASSIGN_PUBLIC_IP = var.assign_public_ip ? "ENABLED" : "DISABLED"
+    JOB_DEFINITIONS      = local.job_definitions_json
+    LAUNCH_QUEUE_URL     = aws_sqs_queue.launches.url
+    MAX_RUNNING          = var.max_running == null ? "" : tostring(var.max_running)
+  }
+
+  # The environment each function reads, exactly (each function's CONTRACT, printed by
+  # function-contracts), and the policy of its role (iam.tf).
   functions = {
     "create-job" = {
-      description = "POST /jobs: records a job and starts its ECS task"
-      environment = {
-        JOBS_TABLE           = aws_dynamodb_table.jobs.name
-        ECS_CLUSTER          = aws_ecs_cluster.jobs.arn
-        ECS_SUBNETS          = join(",", var.subnet_ids)
-        ECS_SECURITY_GROUPS  = join(",", local.security_group_ids)
-        ECS_ASSIGN_PUBLIC_IP = var.assign_public_ip ? "ENABLED" : "DISABLED"
-        JOB_DEFINITIONS      = local.job_definitions_json
-      }
-      policy = data.aws_iam_policy_document.create_job.json
+      description = "POST /jobs: records a job and starts its ECS task, or queues it"
+      environment = local.launch_environment
+      policy      = data.aws_iam_policy_document.create_job.json
     }
     "job-events" = {
-      description = "ECS Task State Change events (EventBridge) -> job status"
+      description = "ECS Task State Change events (EventBridge) -> job status; frees concurrency slots"
       environment = {
-        JOBS_TABLE = aws_dynamodb_table.jobs.name
+        JOBS_TABLE       = aws_dynamodb_table.jobs.name
+        LAUNCH_QUEUE_URL = aws_sqs_queue.launches.url
       }
       policy = data.aws_iam_policy_document.job_events.json
     }
@@ -29,6 +36,11 @@ locals {
         JOBS_TABLE = aws_dynamodb_table.jobs.name
       }
       policy = data.aws_iam_policy_document.job_api.json
+    }
+    "job-reconciler" = {
+      description = "Schedule and launch queue: launches queued jobs, reconciles jobs with ECS"
+      environment = local.launch_environment
+      policy      = data.aws_iam_policy_document.job_reconciler.json
     }
   }
 
@@ -69,11 +81,11 @@ resource "aws_cloudwatch_log_group" "function" {
 }
 
 resource "aws_lambda_function" "this" {
-  #checkov:skip=CKV_AWS_117:The functions call only AWS service APIs (DynamoDB, ECS) over TLS with SigV4; a VPC would add NAT or interface endpoints and cold-start latency and protect nothing.
-  #checkov:skip=CKV_AWS_173:The environment holds no secrets (table, cluster, subnet and security group ids, job definitions); Lambda encrypts it at rest with its service key.
+  #checkov:skip=CKV_AWS_117:The functions call only AWS service APIs (DynamoDB, ECS, SQS) over TLS with SigV4; a VPC would add NAT or interface endpoints and cold-start latency and protect nothing.
+  #checkov:skip=CKV_AWS_173:The environment holds no secrets (table, cluster, subnet and security group ids, job definitions, the launch queue URL, a limit); Lambda encrypts it at rest with its service key.
   #checkov:skip=CKV_AWS_272:The zips come from this repository's own build (scripts/build-lambdas); code signing needs an AWS Signer profile, left to deployments that require it.
-  #checkov:skip=CKV_AWS_115:No reserved concurrency: it would be carved out of the account's pool; the API stage throttle bounds the HTTP functions, and capping job-events would only delay status updates.
-  #checkov:skip=CKV_AWS_116:Only job-events is invoked asynchronously and it has a dead-letter queue (dynamic block below); create-job and job-api are invoked synchronously by API Gateway, where errors go back to the caller and a DLQ is never used.
+  #checkov:skip=CKV_AWS_115:No reserved concurrency: it would be carved out of the account's pool; the API stage throttle bounds the HTTP functions, the event source mapping's maximum concurrency bounds job-reconciler's launch-queue invocations, and capping job-events would only delay status updates.
+  #checkov:skip=CKV_AWS_116:job-events has a dead-letter queue (dynamic block below). create-job and job-api are invoked synchronously by API Gateway, where errors go back to the caller and a DLQ is never used. job-reconciler is invoked by its schedule, whose failed pass the next tick redoes (nothing to replay: its invoke config retries nothing), and by SQS, whose redrive policy is the launch queue's dead-letter queue.
   #checkov:skip=CKV_AWS_50:The functions emit no X-Ray segments; active tracing would need xray:PutTraceSegments on Resource "*" in every role for Lambda's own segment only.
   for_each = local.functions
 
@@ -112,7 +124,7 @@ resource "aws_lambda_function" "this" {
       error_message = format(
         "The environment of %s is %d bytes as Lambda measures it (its variables as one JSON object), over Lambda's limit of 4096.%s",
         each.key, local.environment_bytes[each.key],
-        each.key != "create-job" ? "" : format(
+        !contains(keys(each.value.environment), "JOB_DEFINITIONS") ? "" : format(
           " JOB_DEFINITIONS, largest entries first: %s. Declare fewer job definitions or parameters, or shorter names.",
           join(", ", local.job_definitions_by_size),
         ),

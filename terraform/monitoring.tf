@@ -4,9 +4,24 @@ locals {
   )
   alarm_actions = local.alarm_topic_arn == null ? [] : [local.alarm_topic_arn]
 
+  # Each dead-letter queue, and what a message in it means.
   dead_letter_queues = {
-    events     = aws_sqs_queue.events_dlq.name
-    job-events = aws_sqs_queue.job_events_dlq.name
+    events = {
+      queue   = aws_sqs_queue.events_dlq.name
+      meaning = "ECS events EventBridge could not deliver to job-events: jobs may show a stale status until the reconciler corrects them. Fix the cause, replay the messages to job-events."
+    }
+    job-events = {
+      queue   = aws_sqs_queue.job_events_dlq.name
+      meaning = "ECS events job-events failed on: jobs may show a stale status until the reconciler corrects them. See the function's log, fix the cause, replay the messages to job-events."
+    }
+    launches = {
+      queue   = aws_sqs_queue.launches_dlq.name
+      meaning = "Launch messages job-reconciler failed on five times: those jobs wait for the next reconciliation pass (the queue index still holds them). See job-reconciler's log for the cause."
+    }
+    reconcile = {
+      queue   = aws_sqs_queue.reconcile_dlq.name
+      meaning = "Schedule ticks EventBridge could not deliver to job-reconciler: the reconciler is not being run, so lost events and queued jobs wait. Nothing to replay; fix the cause (throttling, permissions)."
+    }
   }
 }
 
@@ -25,15 +40,15 @@ resource "aws_sns_topic_subscription" "alarm_email" {
   endpoint  = var.alarm_email
 }
 
-# Anything in a dead-letter queue is a job whose status no longer follows its task.
+# Anything in a dead-letter queue is work the service could not do on its own.
 resource "aws_cloudwatch_metric_alarm" "dlq_not_empty" {
   for_each = local.dead_letter_queues
 
-  alarm_name          = "${each.value}-not-empty"
-  alarm_description   = "Events are waiting in ${each.value}: jobs may show a stale status. Inspect the messages, fix the cause, replay them to job-events."
+  alarm_name          = "${each.value.queue}-not-empty"
+  alarm_description   = "Messages are waiting in ${each.value.queue}. ${each.value.meaning}"
   namespace           = "AWS/SQS"
   metric_name         = "ApproximateNumberOfMessagesVisible"
-  dimensions          = { QueueName = each.value }
+  dimensions          = { QueueName = each.value.queue }
   statistic           = "Maximum"
   period              = 300
   evaluation_periods  = 1

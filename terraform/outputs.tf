@@ -55,7 +55,7 @@ output "job_log_group_name" {
 }
 
 output "function_names" {
-  description = "Lambda function name of each function (create-job, job-events, job-api)."
+  description = "Lambda function name of each function (create-job, job-events, job-api, job-reconciler)."
   value       = { for fn, f in aws_lambda_function.this : fn => f.function_name }
 }
 
@@ -84,11 +84,38 @@ output "events_rule_arn" {
   value       = aws_cloudwatch_event_rule.task_state_change.arn
 }
 
+output "reconciler_function_name" {
+  description = "Lambda function name of job-reconciler (run on a schedule and by the launch queue); invoke it with an empty event for a reconciliation pass now."
+  value       = aws_lambda_function.this["job-reconciler"].function_name
+}
+
+output "reconcile_rule_arn" {
+  description = "ARN of the EventBridge schedule rule that runs job-reconciler."
+  value       = aws_cloudwatch_event_rule.reconcile.arn
+}
+
+output "launch_queue_url" {
+  description = "URL of the SQS launch queue (delayed launches and freed concurrency slots, consumed by job-reconciler)."
+  value       = aws_sqs_queue.launches.url
+}
+
+output "launch_queue_arn" {
+  description = "ARN of the SQS launch queue."
+  value       = aws_sqs_queue.launches.arn
+}
+
+output "launch_dead_letter_queue_arn" {
+  description = "ARN of the launch queue's dead-letter queue (launch messages job-reconciler failed on five times)."
+  value       = aws_sqs_queue.launches_dlq.arn
+}
+
 output "dead_letter_queue_urls" {
-  description = "SQS dead-letter queues: events (EventBridge could not deliver to job-events) and job-events (job-events failed on the event)."
+  description = "SQS dead-letter queues: events (EventBridge could not deliver to job-events), job-events (job-events failed on the event), launches (job-reconciler failed on a launch message five times) and reconcile (EventBridge could not deliver a schedule tick to job-reconciler)."
   value = {
     events     = aws_sqs_queue.events_dlq.url
     job-events = aws_sqs_queue.job_events_dlq.url
+    launches   = aws_sqs_queue.launches_dlq.url
+    reconcile  = aws_sqs_queue.reconcile_dlq.url
   }
 }
 

@@ -75,6 +75,9 @@ variable "job_definitions" {
     # The job's own IAM role. null uses the shared job task role, which has no permissions:
     # give a job that calls AWS its own role with exactly what it needs.
     task_role_arn = optional(string)
+    # Lifecycle policy (DESIGN.md section 5): null leaves the code's default.
+    max_running           = optional(number)
+    queue_timeout_seconds = optional(number)
   }))
   description = <<-EOT
     The jobs clients may run, keyed by the definition name clients send in POST /jobs.
@@ -91,6 +94,12 @@ variable "job_definitions" {
       readonly_root_filesystem  default true; /tmp is always writable
       cpu_architecture          X86_64 (default) or ARM64
       task_role_arn             the job's own task role (default: a role with no permissions)
+      max_running               at most this many jobs of the definition have a task that
+                                is not yet stopped; further jobs wait SUBMITTED and start
+                                oldest first (default: no limit but the service-wide
+                                max_running)
+      queue_timeout_seconds     a job that cannot start within this many seconds ends
+                                FAILED (1 to 86400; default: the code's, one hour)
   EOT
 
   validation {
@@ -131,6 +140,18 @@ variable "job_definitions" {
     condition     = alltrue([for d in values(var.job_definitions) : contains(["X86_64", "ARM64"], d.cpu_architecture)])
     error_message = "cpu_architecture must be X86_64 or ARM64."
   }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : d.max_running == null || try(d.max_running >= 1 && floor(d.max_running) == d.max_running, false)
+    ])
+    error_message = "max_running of a job definition must be a whole number of at least 1 (or unset for no per-definition limit)."
+  }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : d.queue_timeout_seconds == null || try(d.queue_timeout_seconds >= 1 && d.queue_timeout_seconds <= 86400 && floor(d.queue_timeout_seconds) == d.queue_timeout_seconds, false)
+    ])
+    error_message = "queue_timeout_seconds of a job definition must be a whole number of seconds from 1 to 86400 (or unset for the code's default, 3600)."
+  }
 }
 
 variable "ecs_container_insights" {
@@ -165,6 +186,43 @@ variable "assign_public_ip" {
   type        = bool
   description = "Give job tasks a public IP (needed in public subnets without a NAT gateway, to pull images)."
   default     = false
+}
+
+# ---- launches and reconciliation ----------------------------------------------
+
+variable "max_running" {
+  type        = number
+  description = "Service-wide concurrency limit: at most this many jobs (of all definitions) have a task that is not yet stopped; further jobs wait SUBMITTED and start oldest first as tasks stop. Protects the account's Fargate quota (vCPUs per region). null (the default) sets no service-wide limit; each job definition may still set its own max_running."
+  default     = null
+
+  validation {
+    condition     = var.max_running == null || try(var.max_running >= 1 && floor(var.max_running) == var.max_running, false)
+    error_message = "max_running must be a whole number of at least 1, or null for no service-wide limit."
+  }
+}
+
+variable "reconcile_interval_minutes" {
+  type        = number
+  nullable    = false
+  description = "How often the job-reconciler function runs (an EventBridge schedule, rate(N minutes)): it launches queued jobs that are due, and asks ECS (DescribeTasks) about jobs that events have not moved. A job whose events were all lost reaches its true state within about this interval plus the code's own staleness threshold."
+  default     = 1
+
+  validation {
+    condition     = var.reconcile_interval_minutes >= 1 && var.reconcile_interval_minutes <= 60 && floor(var.reconcile_interval_minutes) == var.reconcile_interval_minutes
+    error_message = "reconcile_interval_minutes must be a whole number of minutes from 1 to 60."
+  }
+}
+
+variable "launch_queue_max_concurrency" {
+  type        = number
+  nullable    = false
+  description = "Most concurrent job-reconciler invocations the launch queue (SQS, delayed launches and freed slots) may drive: the event source mapping's maximum concurrency. ECS's own RunTask rate (Fargate task launches per second per account and region) bounds what more concurrency buys; more only turns into throttled launches, which wait in the queue. 2 is the minimum Lambda allows."
+  default     = 5
+
+  validation {
+    condition     = var.launch_queue_max_concurrency >= 2 && var.launch_queue_max_concurrency <= 1000 && floor(var.launch_queue_max_concurrency) == var.launch_queue_max_concurrency
+    error_message = "launch_queue_max_concurrency must be a whole number from 2 to 1000 (the range Lambda allows for an SQS event source's maximum concurrency)."
+  }
 }
 
 # ---- functions ---------------------------------------------------------------

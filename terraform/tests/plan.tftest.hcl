@@ -3,7 +3,9 @@
 # (terraform test -var-file=terraform.tfvars.example); each run changes what it tests.
 # The runs named refused_* must fail on exactly the check they name (expect_failures):
 # the preconditions and postconditions that stop a plan before AWS would stop the apply
-# half-way. Variable validations are exercised by scripts/terraform-check itself.
+# half-way. Variable validations (what they refuse, with which message) are exercised by
+# scripts/terraform-check itself; the runs here check that the edge values they allow
+# plan, and what each new option changes.
 
 mock_provider "aws" {
   # Computed values below are known at plan time, as they would be on a second apply.
@@ -30,6 +32,27 @@ mock_provider "aws" {
   mock_resource "aws_security_group" {
     defaults = { id = "sg-0a1b2c3d4e5f60718" }
   }
+  # Every queue gets the launch queue's URL and ARN, as long as the real ones: the
+  # environment sizes below count LAUNCH_QUEUE_URL.
+  mock_resource "aws_sqs_queue" {
+    defaults = {
+      url = "https://sqs.eu-west-1.amazonaws.com/123456789012/job-tracker-launches"
+      arn = "arn:aws:sqs:eu-west-1:123456789012:job-tracker-launches"
+    }
+  }
+  mock_resource "aws_dynamodb_table" {
+    defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/job-tracker-jobs" }
+  }
+  mock_resource "aws_cloudwatch_event_rule" {
+    defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/job-tracker-reconcile" }
+  }
+}
+
+# The function ARN the schedule and the launch queue must target, known at plan time.
+override_resource {
+  target          = aws_lambda_function.this["job-reconciler"]
+  override_during = plan
+  values          = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:job-tracker-job-reconciler" }
 }
 
 variables {
@@ -41,15 +64,96 @@ run "example" {
   command = plan
 
   assert {
-    # DESIGN.md section 5: the shape create-job reads.
-    condition     = aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"taskDefinition\":\"job-tracker-backup\"},\"report\":{\"container\":\"app\",\"parameters\":[\"REPORT_DATE\"],\"taskDefinition\":\"job-tracker-report\"}}"
+    # DESIGN.md section 5: the shape create-job and job-reconciler read; lifecycle fields only where set.
+    condition     = aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"taskDefinition\":\"job-tracker-backup\"},\"report\":{\"container\":\"app\",\"maxRunning\":10,\"parameters\":[\"REPORT_DATE\"],\"queueTimeoutSeconds\":7200,\"taskDefinition\":\"job-tracker-report\"}}"
     error_message = "JOB_DEFINITIONS of the example: ${aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS}"
   }
   assert {
     # The size Lambda measures: len(json.dumps(environment, separators=(",", ":"))) in
-    # Python is 486 for this environment; the names and values alone are 421.
-    condition     = local.environment_bytes["create-job"] == 486
-    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 486."
+    # Python is 641 for this environment; the names and values alone are 560.
+    condition     = local.environment_bytes["create-job"] == 641
+    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 641."
+  }
+  assert {
+    # Each function gets exactly the variables its code reads (its CONTRACT).
+    condition = alltrue([
+      for fn, names in {
+        "create-job"     = ["ECS_ASSIGN_PUBLIC_IP", "ECS_CLUSTER", "ECS_SECURITY_GROUPS", "ECS_SUBNETS", "JOBS_TABLE", "JOB_DEFINITIONS", "LAUNCH_QUEUE_URL", "MAX_RUNNING"]
+        "job-events"     = ["JOBS_TABLE", "LAUNCH_QUEUE_URL"]
+        "job-api"        = ["JOBS_TABLE"]
+        "job-reconciler" = ["ECS_ASSIGN_PUBLIC_IP", "ECS_CLUSTER", "ECS_SECURITY_GROUPS", "ECS_SUBNETS", "JOBS_TABLE", "JOB_DEFINITIONS", "LAUNCH_QUEUE_URL", "MAX_RUNNING"]
+      } : join(",", sort(keys(aws_lambda_function.this[fn].environment[0].variables))) == join(",", names)
+    ])
+    error_message = "Function environments: ${jsonencode({ for fn, f in aws_lambda_function.this : fn => sort(keys(f.environment[0].variables)) })}"
+  }
+  assert {
+    # No service-wide limit unless max_running is set: the variable is there, empty.
+    condition     = aws_lambda_function.this["create-job"].environment[0].variables.MAX_RUNNING == "" && aws_lambda_function.this["job-reconciler"].environment[0].variables.MAX_RUNNING == ""
+    error_message = "MAX_RUNNING by default must be the empty string."
+  }
+  assert {
+    # The reconciler launches exactly as create-job does.
+    condition     = aws_lambda_function.this["job-reconciler"].environment[0].variables == aws_lambda_function.this["create-job"].environment[0].variables
+    error_message = "job-reconciler and create-job must get the same environment."
+  }
+  assert {
+    condition = alltrue([
+      for fn in ["create-job", "job-events", "job-reconciler"] :
+      aws_lambda_function.this[fn].environment[0].variables.LAUNCH_QUEUE_URL == aws_sqs_queue.launches.url
+    ])
+    error_message = "LAUNCH_QUEUE_URL must be the launch queue's URL."
+  }
+  assert {
+    condition     = aws_cloudwatch_event_rule.reconcile.schedule_expression == "rate(1 minute)"
+    error_message = "Default schedule: ${aws_cloudwatch_event_rule.reconcile.schedule_expression}"
+  }
+  assert {
+    condition = (
+      aws_cloudwatch_event_target.reconcile.arn == aws_lambda_function.this["job-reconciler"].arn
+      && aws_cloudwatch_event_target.reconcile.retry_policy[0].maximum_event_age_in_seconds == 60
+      && aws_cloudwatch_event_target.reconcile.dead_letter_config[0].arn == aws_sqs_queue.reconcile_dlq.arn
+      && aws_lambda_permission.reconcile.source_arn == aws_cloudwatch_event_rule.reconcile.arn
+      && aws_lambda_function_event_invoke_config.job_reconciler.maximum_retry_attempts == 0
+    )
+    error_message = "The schedule must target job-reconciler, retry a tick until the next is due, park it in reconcile_dlq, and Lambda must not retry a failed pass."
+  }
+  assert {
+    condition = (
+      aws_lambda_event_source_mapping.launches.event_source_arn == aws_sqs_queue.launches.arn
+      && aws_lambda_event_source_mapping.launches.function_name == aws_lambda_function.this["job-reconciler"].arn
+      && aws_lambda_event_source_mapping.launches.batch_size == 10
+      && aws_lambda_event_source_mapping.launches.function_response_types == toset(["ReportBatchItemFailures"])
+      && aws_lambda_event_source_mapping.launches.scaling_config[0].maximum_concurrency == 5
+    )
+    error_message = "The launch queue must drive job-reconciler in batches of 10 with partial batch failures and a maximum concurrency of 5."
+  }
+  assert {
+    # AWS's recommendation for an SQS event source: six times the function's timeout.
+    condition = (
+      aws_sqs_queue.launches.name == "job-tracker-launches"
+      && aws_sqs_queue.launches.visibility_timeout_seconds == 90
+      && aws_sqs_queue.launches.sqs_managed_sse_enabled
+      && jsondecode(aws_sqs_queue.launches.redrive_policy) == { deadLetterTargetArn = aws_sqs_queue.launches_dlq.arn, maxReceiveCount = 5 }
+      && aws_sqs_queue.launches_dlq.name == "job-tracker-launches-dlq"
+      && aws_sqs_queue.launches_dlq.message_retention_seconds == 1209600
+    )
+    error_message = "Launch queue: visibility ${aws_sqs_queue.launches.visibility_timeout_seconds} s, redrive ${aws_sqs_queue.launches.redrive_policy}."
+  }
+  assert {
+    condition = {
+      for index in aws_dynamodb_table.jobs.global_secondary_index : index.name => [index.hash_key, index.range_key, index.projection_type]
+      } == {
+      pending = ["pendingShard", "pendingSince", "KEYS_ONLY"]
+      queue   = ["queuedFor", "queuedSince", "KEYS_ONLY"]
+    }
+    error_message = "The jobs table must have the sparse, keys-only indexes pending and queue."
+  }
+  assert {
+    condition = alltrue([
+      for key in ["events", "job-events", "launches", "reconcile"] :
+      aws_cloudwatch_metric_alarm.dlq_not_empty[key].threshold == 0
+    ]) && contains(keys(aws_cloudwatch_metric_alarm.function_errors), "job-reconciler")
+    error_message = "Every dead-letter queue and job-reconciler need their alarms."
   }
   assert {
     condition     = length(aws_iam_service_linked_role.ecs) == 0
@@ -98,26 +202,84 @@ run "service_linked_role_opt_in" {
 run "environment_just_under_4kb" {
   command = plan
 
-  # 390 one-letter-and-digits parameters: 4086 bytes as Lambda measures the environment.
+  # 379 one-letter-and-digits parameters: 4095 bytes as Lambda measures the environment.
   variables {
     job_definitions = {
       report = { image = "busybox", cpu = 256, memory = 512, parameters = ["REPORT_DATE"] }
       backup = { image = "busybox", cpu = 512, memory = 1024, parameters = ["SOURCE"] }
-      bulk   = { image = "busybox", cpu = 256, memory = 512, parameters = [for i in range(390) : format("P%03d", i)] }
+      bulk   = { image = "busybox", cpu = 256, memory = 512, parameters = [for i in range(379) : format("P%03d", i)] }
     }
   }
 
   assert {
-    condition     = local.environment_bytes["create-job"] == 4086
-    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 4086."
+    condition     = local.environment_bytes["create-job"] == 4095 && local.environment_bytes["job-reconciler"] == 4095
+    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 4095."
+  }
+}
+
+run "concurrency_limits_and_queue_timeout" {
+  command = plan
+
+  # The smallest limits and the longest queue timeout the validations allow.
+  variables {
+    max_running = 1
+    job_definitions = {
+      report = { image = "busybox", cpu = 256, memory = 512, parameters = ["REPORT_DATE"], max_running = 1, queue_timeout_seconds = 86400 }
+      backup = { image = "busybox", cpu = 512, memory = 1024, parameters = ["SOURCE"], queue_timeout_seconds = 1 }
+      bulk   = { image = "busybox", cpu = 256, memory = 512, max_running = 40 }
+    }
+  }
+
+  assert {
+    condition = alltrue([
+      for fn in ["create-job", "job-reconciler"] : aws_lambda_function.this[fn].environment[0].variables.MAX_RUNNING == "1"
+    ])
+    error_message = "MAX_RUNNING must be max_running as a string."
+  }
+  assert {
+    # maxRunning and queueTimeoutSeconds only where set: the code's defaults otherwise.
+    condition     = aws_lambda_function.this["job-reconciler"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"queueTimeoutSeconds\":1,\"taskDefinition\":\"job-tracker-backup\"},\"bulk\":{\"container\":\"app\",\"maxRunning\":40,\"parameters\":[],\"taskDefinition\":\"job-tracker-bulk\"},\"report\":{\"container\":\"app\",\"maxRunning\":1,\"parameters\":[\"REPORT_DATE\"],\"queueTimeoutSeconds\":86400,\"taskDefinition\":\"job-tracker-report\"}}"
+    error_message = "JOB_DEFINITIONS: ${aws_lambda_function.this["job-reconciler"].environment[0].variables.JOB_DEFINITIONS}"
+  }
+}
+
+run "reconcile_every_hour" {
+  command = plan
+
+  variables {
+    reconcile_interval_minutes = 60
+  }
+
+  assert {
+    condition = (
+      aws_cloudwatch_event_rule.reconcile.schedule_expression == "rate(60 minutes)"
+      && aws_cloudwatch_event_target.reconcile.retry_policy[0].maximum_event_age_in_seconds == 3600
+      && aws_lambda_function_event_invoke_config.job_reconciler.maximum_event_age_in_seconds == 3600
+    )
+    error_message = "Hourly schedule: ${aws_cloudwatch_event_rule.reconcile.schedule_expression}"
+  }
+}
+
+run "longest_timeout_and_most_concurrency" {
+  command = plan
+
+  variables {
+    lambda_timeout_seconds       = 900
+    launch_queue_max_concurrency = 1000
+  }
+
+  assert {
+    # 6 x 900 s, within SQS's 12 hours.
+    condition     = aws_sqs_queue.launches.visibility_timeout_seconds == 5400 && aws_lambda_event_source_mapping.launches.scaling_config[0].maximum_concurrency == 1000
+    error_message = "Visibility timeout ${aws_sqs_queue.launches.visibility_timeout_seconds} s with a 900 s function timeout."
   }
 }
 
 run "refused_environment_over_4kb_as_lambda_measures_it" {
   command = plan
 
-  # 500 parameters: names and values add up to 3999 bytes, which the old check let
-  # through, but the JSON Lambda measures is 5076 bytes.
+  # 500 parameters: names and values add up to 4095 bytes, which a check of names and
+  # values alone would let through, but the JSON Lambda measures is 5184 bytes.
   variables {
     job_definitions = {
       report = { image = "busybox", cpu = 256, memory = 512, parameters = ["REPORT_DATE"] }
