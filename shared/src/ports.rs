@@ -85,7 +85,8 @@ pub trait JobStore: Send + Sync {
 
     fn get(&self, id: JobId) -> impl Future<Output = Result<Option<Job>, StoreError>> + Send;
 
-    /// The jobs among `ids` that exist, in no particular order (read in batches).
+    /// The jobs among `ids` that exist, in no particular order (read in batches, and
+    /// possibly a moment stale: callers write only under guards).
     fn get_many(&self, ids: &[JobId]) -> impl Future<Output = Result<Vec<Job>, StoreError>> + Send;
 
     /// Applies `update` to the job `id` only if the update's guard holds at write time.

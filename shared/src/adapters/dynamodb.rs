@@ -14,7 +14,8 @@ use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, KeysAndAttributes, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, KeysAndAttributes, Put, ReturnConsumedCapacity, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -49,6 +50,9 @@ pub const KEY_ATTRIBUTE: &str = "jobId";
 pub struct DynamoJobStore {
     client: Client,
     table: String,
+    /// Read capacity the listing reads consumed (Query, BatchGetItem), in hundredths of
+    /// a unit: what a reconciliation pass costs, as DynamoDB reports it.
+    listing_read_units: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl DynamoJobStore {
@@ -56,7 +60,21 @@ impl DynamoJobStore {
         Self {
             client,
             table: table.into(),
+            listing_read_units: Default::default(),
         }
+    }
+
+    /// Read capacity units the listing reads (of unfinished and waiting jobs) consumed so
+    /// far, as DynamoDB reported them.
+    pub fn listing_read_units(&self) -> f64 {
+        self.listing_read_units.load(std::sync::atomic::Ordering::Relaxed) as f64 / 100.0
+    }
+
+    fn meter(&self, consumed: Option<&aws_sdk_dynamodb::types::ConsumedCapacity>) {
+        let units = consumed.and_then(|c| c.capacity_units()).unwrap_or(0.0);
+        let hundredths = (units * 100.0).round().max(0.0) as u64;
+        self.listing_read_units
+            .fetch_add(hundredths, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn key(id: JobId) -> HashMap<String, AttributeValue> {
@@ -204,11 +222,13 @@ impl DynamoJobStore {
                 .expression_attribute_names("#partition", partition.0)
                 .expression_attribute_values(":partition", AttributeValue::S(partition.1.clone()))
                 .scan_index_forward(true)
+                .return_consumed_capacity(ReturnConsumedCapacity::Total)
                 .set_limit(page)
                 .set_exclusive_start_key(start)
                 .send()
                 .await
                 .map_err(|e| unavailable("Query", e))?;
+            self.meter(output.consumed_capacity());
             for item in output.items() {
                 if let Some(id) = item
                     .get(KEY_ATTRIBUTE)
@@ -306,18 +326,24 @@ impl JobStore for DynamoJobStore {
                 if keys.is_empty() {
                     break;
                 }
+                // Eventually consistent, at half the read cost: the reconciler that reads
+                // these decides on them, but every write it makes is conditional on the
+                // job as stored, so a stale read costs a rejected write, never a wrong one.
                 let request = KeysAndAttributes::builder()
                     .set_keys(Some(std::mem::take(&mut keys)))
-                    .consistent_read(true)
                     .build()
                     .map_err(|e| invalid("batch", "keys cannot be built", Some(e.into())))?;
                 let output = self
                     .client
                     .batch_get_item()
                     .request_items(&self.table, request)
+                    .return_consumed_capacity(ReturnConsumedCapacity::Total)
                     .send()
                     .await
                     .map_err(|e| unavailable("BatchGetItem", e))?;
+                for consumed in output.consumed_capacity() {
+                    self.meter(Some(consumed));
+                }
                 if let Some(items) = output.responses.and_then(|mut r| r.remove(&self.table)) {
                     for item in items {
                         let id = item

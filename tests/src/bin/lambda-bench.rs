@@ -156,6 +156,14 @@ async fn main() {
             Box::new(move |n| running_events[n % running_events.len()].clone()),
         ),
         ("job-api", Box::new(move |n| get_job_event(&ids[n % ids.len()], ALICE))),
+        // Its frequent path: a launch queue message (a slot freed), one Query of the queue.
+        (
+            "job-reconciler",
+            Box::new(|n| {
+                json!({"Records": [{"messageId": format!("bench-{n}"), "eventSource": "aws:sqs",
+                    "body": r#"{"kind":"slotFreed","definition":"report"}"#}]})
+            }),
+        ),
     ];
 
     println!(
