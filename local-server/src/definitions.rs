@@ -3,9 +3,10 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::Path;
+use std::time::Duration;
 
 use serde::Deserialize;
-use shared::domain::{JobDefinition, JobDefinitions};
+use shared::domain::{JobDefinition, JobDefinitions, DEFAULT_QUEUE_TIMEOUT};
 
 /// The container name local tasks report in their events.
 pub const CONTAINER: &str = "app";
@@ -34,6 +35,12 @@ struct Entry {
     parameters: BTreeSet<String>,
     #[serde(default)]
     environment: BTreeMap<String, String>,
+    /// `maxRunning`: at most this many of its jobs have a task that is not yet stopped.
+    #[serde(default)]
+    max_running: Option<u32>,
+    /// `queueTimeoutSeconds`: how long a job may wait for its task to start.
+    #[serde(default)]
+    queue_timeout_seconds: Option<u64>,
 }
 
 /// What a local task runs.
@@ -78,10 +85,25 @@ impl LocalDefinitions {
                 .next()
                 .filter(|p| !p.trim().is_empty())
                 .ok_or_else(|| format!("definition {name:?} has an empty command"))?;
+            // Named as this file names them (JobDefinition::problem() names the JSON fields).
+            if entry.max_running == Some(0) {
+                return Err(format!(
+                    "definition {name:?} sets max_running = 0, which would never run a job"
+                ));
+            }
+            if entry.queue_timeout_seconds == Some(0) {
+                return Err(format!(
+                    "definition {name:?} sets queue_timeout_seconds = 0, which would fail every job that waits"
+                ));
+            }
             let definition = JobDefinition {
                 task_definition: name.clone(),
                 container: CONTAINER.to_owned(),
                 parameters: entry.parameters,
+                max_running: entry.max_running,
+                queue_timeout: entry
+                    .queue_timeout_seconds
+                    .map_or(DEFAULT_QUEUE_TIMEOUT, Duration::from_secs),
             };
             if let Some(problem) = definition.problem() {
                 return Err(format!("definition {name:?} {problem}"));
@@ -111,10 +133,18 @@ mod tests {
     #[test]
     fn the_shipped_examples_load() {
         let shipped = LocalDefinitions::parse(include_str!("../definitions.toml")).expect("valid");
-        for name in ["report", "fail", "long", "broken"] {
+        for name in ["report", "fail", "long", "broken", "batch"] {
             assert!(shipped.definitions.get(name).is_some(), "{name}");
             assert!(shipped.commands.contains_key(name), "{name}");
         }
+        let batch = shipped.definitions.get("batch").expect("batch");
+        assert_eq!(batch.max_running, Some(2));
+        assert_eq!(batch.queue_timeout, Duration::from_secs(600));
+        let report = shipped.definitions.get("report").expect("report");
+        assert_eq!(
+            (report.max_running, report.queue_timeout),
+            (None, DEFAULT_QUEUE_TIMEOUT)
+        );
     }
 
     #[test]
@@ -134,6 +164,18 @@ mod tests {
             (
                 "[definitions.a]\ncommand = [\"true\"]\nimage = \"x\"",
                 "unknown field `image`",
+            ),
+            (
+                "[definitions.a]\ncommand = [\"true\"]\nmax_running = 0",
+                "max_running = 0",
+            ),
+            (
+                "[definitions.a]\ncommand = [\"true\"]\nmax_running = -1",
+                "invalid value",
+            ),
+            (
+                "[definitions.a]\ncommand = [\"true\"]\nqueue_timeout_seconds = 0",
+                "queue_timeout_seconds = 0",
             ),
         ] {
             let err = LocalDefinitions::parse(text).expect_err(text);

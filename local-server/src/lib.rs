@@ -3,9 +3,13 @@
 //! The HTTP routes call the very handlers the Lambdas run (their request and response
 //! types are `http` types); the store is in-process by default; and the task runner plays
 //! ECS with child processes, emitting the same EventBridge "ECS Task State Change" events
-//! Fargate would into the same job-events handler. So what runs here is the production
-//! mapping, not a shortcut.
+//! Fargate would into the same job-events handler. The launch queue and the reconciler run
+//! in-process on the same use cases as the job-reconciler Lambda (the runner answers as
+//! `DescribeTasks` and `ListTasks` would), and [`hostile`] can lose, duplicate and reorder
+//! events and throttle launches on purpose. So what runs here is the production mapping,
+//! not a shortcut.
 
 pub mod definitions;
+pub mod hostile;
 pub mod runner;
 pub mod server;

@@ -3,12 +3,17 @@
 //! send (PROVISIONING … STOPPED, increasing `version`, cumulative timestamps, `stopCode`,
 //! the container's `exitCode`; `TaskFailedToStart` with no containers when the command
 //! cannot start).
+//!
+//! It is also the reconciler's [`TaskInspector`]: like `DescribeTasks`, it answers each
+//! task's current state (the same fields and `version` as its latest event, whether or
+//! not that event was delivered), and like `ListTasks` by `startedBy`, the task an
+//! attempt's launch started.
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::Utc;
@@ -19,12 +24,15 @@ use shared::domain::EcsTaskStatus;
 use shared::domain::StartedBy;
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::infra::sync::lock;
-use shared::ports::{LaunchError, LaunchRefusal, Launched, TaskLauncher, TaskRequest};
+use shared::ports::{
+    InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+};
 use shared::testing::fargate::{eventbridge_envelope, TaskTimeline};
 use tokio::sync::{mpsc, watch};
 use tokio::task::JoinHandle;
 
 use crate::definitions::{LocalCommand, CONTAINER};
+use crate::hostile::LaunchFaults;
 
 /// How long a stopped task's processes get between SIGTERM and SIGKILL (ECS's
 /// `stopTimeout` defaults to 30 s; locally, a person is waiting at Ctrl-C).
@@ -42,9 +50,16 @@ pub struct LocalTaskRunner {
     events: mpsc::UnboundedSender<Value>,
     /// RunTask's `clientToken` semantics: one task per attempt, however often launched.
     tasks: Mutex<HashMap<String, String>>,
+    /// Each task's current state (its latest event's detail), by task ARN: what
+    /// `DescribeTasks` answers.
+    states: TaskStates,
+    /// RunTask calls that fail on purpose (`--throttle-launches`, `--no-capacity-launches`).
+    faults: LaunchFaults,
     players: Mutex<Vec<JoinHandle<()>>>,
     shutdown: watch::Sender<bool>,
 }
+
+type TaskStates = Arc<Mutex<HashMap<String, TaskStateChange>>>;
 
 impl LocalTaskRunner {
     /// Tasks' events go to `events`, in the order each task emits them.
@@ -58,9 +73,17 @@ impl LocalTaskRunner {
             log_dir,
             events,
             tasks: Mutex::default(),
+            states: TaskStates::default(),
+            faults: LaunchFaults::default(),
             players: Mutex::default(),
             shutdown: watch::Sender::new(false),
         }
+    }
+
+    /// The same runner, answering some RunTask calls with failures (see [`LaunchFaults`]).
+    pub fn with_faults(mut self, faults: LaunchFaults) -> Self {
+        self.faults = faults;
+        self
     }
 
     /// Where the output of an attempt goes.
@@ -89,6 +112,15 @@ impl TaskLauncher for LocalTaskRunner {
         if *self.shutdown.borrow() {
             return Err(LaunchError::new("the local server is shutting down"));
         }
+        // ECS throttles or refuses a call before it looks at its client token.
+        if let Some(failure) = self.faults.next() {
+            tracing::info!(
+                job_id = %request.started_by.job_id,
+                answer = ?failure,
+                "RunTask fails on purpose (--throttle-launches / --no-capacity-launches)"
+            );
+            return Ok(failure);
+        }
         let token = request.started_by.client_token();
         let mut tasks = lock(&self.tasks);
         if let Some(task_arn) = tasks.get(&token) {
@@ -102,7 +134,7 @@ impl TaskLauncher for LocalTaskRunner {
         );
         tasks.insert(token, task_arn.clone());
 
-        let task = Task {
+        let mut task = Task {
             timeline: TaskTimeline::new(
                 task_arn.clone(),
                 CLUSTER_ARN,
@@ -115,10 +147,42 @@ impl TaskLauncher for LocalTaskRunner {
             environment: request.environment.clone(),
             log_path: self.log_path(&request.started_by),
             events: self.events.clone(),
+            states: self.states.clone(),
             shutdown: self.shutdown.subscribe(),
         };
+        // The task exists from RunTask's answer on: DescribeTasks knows it at once.
+        task.emit(EcsTaskStatus::Provisioning);
         lock(&self.players).push(tokio::spawn(task.play()));
         Ok(Launched::Started { task_arn })
+    }
+}
+
+impl TaskInspector for LocalTaskRunner {
+    async fn describe(&self, task_arns: &[String]) -> Result<Vec<TaskLookup>, InspectError> {
+        let states = lock(&self.states);
+        Ok(task_arns
+            .iter()
+            .map(|arn| match states.get(arn) {
+                Some(detail) => {
+                    tracing::info!(
+                        task_arn = arn,
+                        started_by = detail.started_by.as_deref(),
+                        last_status = %detail.last_status,
+                        version = detail.version,
+                        "DescribeTasks (reconciler)"
+                    );
+                    TaskLookup::Found(detail.observation())
+                }
+                None => {
+                    tracing::info!(task_arn = arn, "DescribeTasks (reconciler): MISSING");
+                    TaskLookup::Missing { task_arn: arn.clone() }
+                }
+            })
+            .collect())
+    }
+
+    async fn find(&self, started_by: StartedBy) -> Result<Option<String>, InspectError> {
+        Ok(lock(&self.tasks).get(&started_by.client_token()).cloned())
     }
 }
 
@@ -152,6 +216,7 @@ struct Task {
     environment: Vec<(String, String)>,
     log_path: PathBuf,
     events: mpsc::UnboundedSender<Value>,
+    states: TaskStates,
     shutdown: watch::Receiver<bool>,
 }
 
@@ -168,6 +233,7 @@ impl Task {
             "task state change"
         );
         let event = eventbridge_envelope(&detail, &uuid::Uuid::new_v4().to_string(), ACCOUNT, REGION);
+        lock(&self.states).insert(detail.task_arn.clone(), detail);
         // The receiver only goes away when the whole server stops.
         let _ = self.events.send(event);
     }
@@ -178,9 +244,9 @@ impl Task {
         }
     }
 
+    /// From PROVISIONING (emitted by the launch) to STOPPED.
     async fn play(mut self) {
         use EcsTaskStatus::*;
-        self.emit(Provisioning);
         self.pause().await;
         self.emit(Pending);
         self.pause().await;
@@ -256,5 +322,114 @@ impl Task {
             .process_group(0)
             .spawn()
             .map_err(|e| format!("CannotStartContainerError: {}: {e}", self.command.program))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use shared::domain::JobId;
+
+    use super::*;
+
+    fn runner(events: mpsc::UnboundedSender<Value>) -> LocalTaskRunner {
+        let command = LocalCommand {
+            program: "true".to_owned(),
+            args: Vec::new(),
+            environment: BTreeMap::new(),
+            description: None,
+        };
+        LocalTaskRunner::new(
+            HashMap::from([("ok".to_owned(), command)]),
+            std::env::temp_dir(),
+            events,
+        )
+    }
+
+    fn request(started_by: StartedBy) -> TaskRequest {
+        TaskRequest {
+            task_definition: "ok".to_owned(),
+            container: CONTAINER.to_owned(),
+            environment: Vec::new(),
+            started_by,
+        }
+    }
+
+    fn attempt() -> StartedBy {
+        StartedBy {
+            job_id: JobId::random(),
+            attempt: 1,
+        }
+    }
+
+    #[tokio::test]
+    async fn describes_each_task_as_its_latest_event_whether_delivered_or_not() {
+        let (events, mut emitted) = mpsc::unbounded_channel();
+        let runner = runner(events);
+        let started_by = attempt();
+        let Ok(Launched::Started { task_arn }) = runner.launch(&request(started_by)).await else {
+            panic!("not started")
+        };
+        // Known from RunTask's answer on, before any event is read.
+        let lookups = runner.describe(std::slice::from_ref(&task_arn)).await.expect("answers");
+        let [TaskLookup::Found(first)] = lookups.as_slice() else {
+            panic!("not found: {lookups:?}")
+        };
+        assert_eq!((first.last_status, first.version), (EcsTaskStatus::Provisioning, 1));
+        assert_eq!(first.started_by, Some(started_by));
+        assert_eq!(runner.find(started_by).await.expect("answers"), Some(task_arn.clone()));
+        assert_eq!(runner.find(attempt()).await.expect("answers"), None);
+
+        let mut last = None;
+        while let Some(event) = emitted.recv().await {
+            let stopped = event["detail"]["lastStatus"] == "STOPPED";
+            last = Some(event);
+            if stopped {
+                break;
+            }
+        }
+        let last = last.expect("events");
+        let lookups = runner
+            .describe(&[
+                task_arn.clone(),
+                "arn:aws:ecs:local:000000000000:task/local/unknown".to_owned(),
+            ])
+            .await
+            .expect("answers");
+        let TaskLookup::Found(now) = &lookups[0] else {
+            panic!("not found")
+        };
+        assert_eq!(now.last_status, EcsTaskStatus::Stopped);
+        assert_eq!(Some(now.version), last["detail"]["version"].as_u64());
+        assert_eq!(now.containers[0].exit_code, Some(0));
+        assert_eq!(now.stop_code.as_deref(), Some("EssentialContainerExited"));
+        assert!(matches!(&lookups[1], TaskLookup::Missing { task_arn } if task_arn.ends_with("/unknown")));
+    }
+
+    #[tokio::test]
+    async fn launch_faults_start_no_task() {
+        let (events, mut emitted) = mpsc::unbounded_channel();
+        let runner = runner(events).with_faults(LaunchFaults::new(1, 1));
+        let started_by = attempt();
+        assert_eq!(
+            runner.launch(&request(started_by)).await.expect("answer"),
+            Launched::Throttled
+        );
+        assert_eq!(
+            runner.launch(&request(started_by)).await.expect("answer"),
+            Launched::Refused(LaunchRefusal::NoCapacity)
+        );
+        assert_eq!(runner.find(started_by).await.expect("answers"), None);
+        assert!(emitted.try_recv().is_err(), "no task, no event");
+        let Ok(Launched::Started { task_arn }) = runner.launch(&request(started_by)).await else {
+            panic!("not started")
+        };
+        // The same token, the same task.
+        assert_eq!(
+            runner.launch(&request(started_by)).await.expect("answer"),
+            Launched::Started { task_arn }
+        );
+        runner.shut_down().await;
     }
 }

@@ -20,21 +20,22 @@ use job_events::JobEvents;
 use lambda_http::request::RequestContext;
 use lambda_http::{Body, RequestExt};
 use serde_json::Value;
+use shared::app::JobService;
 use shared::inbound::http::{ApiError, MAX_BODY_BYTES};
-use shared::ports::{JobStore, TaskLauncher};
+use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Every local request is made by this principal, as if IAM had authenticated it.
 pub const LOCAL_PRINCIPAL: &str = "arn:aws:iam::000000000000:user/local";
 
-pub struct LocalApi<S, L> {
-    create: CreateJob<S, L>,
+pub struct LocalApi<S, L, Q> {
+    create: CreateJob<S, L, Q>,
     api: JobApi<S>,
 }
 
-impl<S: JobStore + Clone, L: TaskLauncher> LocalApi<S, L> {
-    pub fn new(create: CreateJob<S, L>, api: JobApi<S>) -> Self {
+impl<S: JobStore + Clone, L: TaskLauncher, Q: LaunchQueue> LocalApi<S, L, Q> {
+    pub fn new(create: CreateJob<S, L, Q>, api: JobApi<S>) -> Self {
         Self { create, api }
     }
 
@@ -88,10 +89,11 @@ fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Byt
 }
 
 /// Serves HTTP/1.1 on `listener` until `shutdown` turns true.
-pub async fn serve<S, L>(listener: TcpListener, api: Arc<LocalApi<S, L>>, mut shutdown: watch::Receiver<bool>)
+pub async fn serve<S, L, Q>(listener: TcpListener, api: Arc<LocalApi<S, L, Q>>, mut shutdown: watch::Receiver<bool>)
 where
     S: JobStore + Clone + 'static,
     L: TaskLauncher + 'static,
+    Q: LaunchQueue + 'static,
 {
     loop {
         let accepted = tokio::select! {
@@ -117,7 +119,10 @@ where
 
 /// Feeds the runner's events to the job-events handler, in order, as EventBridge feeds
 /// the Lambda; an event the store could not take is retried, as Lambda would.
-pub async fn deliver_events<S: JobStore>(mut events: mpsc::UnboundedReceiver<Value>, handler: JobEvents<S>) {
+pub async fn deliver_events<S: JobStore, Q: LaunchQueue>(
+    mut events: mpsc::UnboundedReceiver<Value>,
+    handler: JobEvents<S, Q>,
+) {
     const ATTEMPTS: u32 = 3;
     while let Some(event) = events.recv().await {
         for attempt in 1..=ATTEMPTS {
@@ -129,6 +134,67 @@ pub async fn deliver_events<S: JobStore>(mut events: mpsc::UnboundedReceiver<Val
                 // Logged by the handler; locally there is no dead-letter queue to keep it.
                 Err(_) => break,
             }
+        }
+    }
+}
+
+/// The launch queue's consumer, as SQS feeds the job-reconciler Lambda: each message (a
+/// launch try that is due, a freed slot) is handled as it arrives. A message that fails is
+/// logged and left to the reconciler, whose next pass finds every waiting job. Stops when
+/// `shutdown` turns true, and gives the receiver back so that late messages (a slot freed
+/// by the last STOPPED events) are kept rather than refused.
+pub async fn consume_launch_queue<S, L, Q>(
+    mut messages: mpsc::UnboundedReceiver<LaunchMessage>,
+    service: Arc<JobService<S, L, Q>>,
+    mut shutdown: watch::Receiver<bool>,
+) -> mpsc::UnboundedReceiver<LaunchMessage>
+where
+    S: JobStore,
+    L: TaskLauncher + TaskInspector,
+    Q: LaunchQueue,
+{
+    loop {
+        let message = tokio::select! {
+            message = messages.recv() => message,
+            _ = shutdown.wait_for(|stop| *stop) => return messages,
+        };
+        let Some(message) = message else { return messages };
+        if let Err(err) = service.handle_launch_message(&message).await {
+            tracing::warn!(
+                ?message,
+                error = with_causes(&err),
+                "launch message failed; the reconciler will retry"
+            );
+        }
+    }
+}
+
+/// The reconciler's schedule: a pass, then `interval` of rest, until `shutdown` turns
+/// true (a pass under way is finished, not cut short). Resting after the pass (rather
+/// than at a fixed rate) means a job the previous pass moved has been quiet for a whole
+/// interval when the next pass looks at it.
+pub async fn reconcile_every<S, L, Q>(
+    interval: std::time::Duration,
+    service: Arc<JobService<S, L, Q>>,
+    mut shutdown: watch::Receiver<bool>,
+) where
+    S: JobStore,
+    L: TaskLauncher + TaskInspector,
+    Q: LaunchQueue,
+{
+    loop {
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(err) = service.reconcile().await {
+            tracing::warn!(
+                error = with_causes(&err),
+                "reconciliation pass failed; the next one retries"
+            );
+        }
+        tokio::select! {
+            () = tokio::time::sleep(interval) => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }

@@ -1,7 +1,12 @@
 //! The built `local-server` binary over HTTP, as a new user runs it: jobs submitted with
-//! the shipped definitions, polled to their terminal status; and Ctrl-C leaving running
-//! jobs in an honest state (checked in DynamoDB Local, where state outlives the server).
+//! the shipped definitions, polled to their terminal status; Ctrl-C leaving running
+//! jobs in an honest state (checked in DynamoDB Local, where state outlives the server);
+//! and the hostile flags, under which every job still reaches its true terminal state:
+//! every ECS event lost (the reconciler alone ends jobs), RunTask throttled or out of
+//! capacity (the launch queue starts them), events duplicated and shuffled, and a
+//! definition's `max_running` holding under a burst.
 
+use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
@@ -63,6 +68,12 @@ impl Server {
         }
         let (status, _, job) = send(&self.url, "POST", "/jobs", &headers, Some(body)).await;
         (status, job)
+    }
+
+    async fn get(&self, id: &str) -> Value {
+        let (status, _, job) = send(&self.url, "GET", &format!("/jobs/{id}"), &[], None).await;
+        assert_eq!(status, 200, "{job}");
+        job
     }
 
     /// Polls the job until it is terminal.
@@ -232,4 +243,267 @@ async fn an_invalid_definitions_file_or_a_taken_port_is_a_clear_error() {
         stderr.contains("cannot listen on") && stderr.contains("--port"),
         "{stderr}"
     );
+}
+
+/// Quick commands for the hostile runs (each local task still takes about 2 s of
+/// simulated lifecycle steps).
+const FAST_DEFINITIONS: &str = r#"
+[definitions.ok]
+command = ["sh", "-c", "echo fine"]
+
+[definitions.fail]
+command = ["sh", "-c", "exit 4"]
+
+[definitions.broken]
+command = ["/nonexistent/bin/job"]
+
+[definitions.one]
+command = ["sh", "-c", "sleep 0.2"]
+max_running = 1
+"#;
+
+fn fast_definitions() -> PathBuf {
+    let path = std::env::temp_dir().join(format!("fast-definitions-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, FAST_DEFINITIONS).expect("write the definitions");
+    path
+}
+
+/// Starts a server on the fast definitions with `extra_args`.
+async fn start_fast(extra_args: &[&str]) -> Server {
+    let definitions = fast_definitions();
+    let mut args = vec!["--definitions", definitions.to_str().expect("UTF-8 path")];
+    args.extend_from_slice(extra_args);
+    start(&args).await
+}
+
+fn id_of(job: &Value) -> String {
+    job["jobId"].as_str().expect("a jobId").to_owned()
+}
+
+fn is_terminal(job: &Value) -> bool {
+    ["SUCCEEDED", "FAILED", "CANCELLED"].contains(&job["status"].as_str().unwrap_or_default())
+}
+
+fn time_of(job: &Value, pointer: &str) -> chrono::DateTime<chrono::Utc> {
+    job.pointer(pointer)
+        .and_then(Value::as_str)
+        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+        .unwrap_or_else(|| panic!("{pointer} is not a timestamp in {job}"))
+        .into()
+}
+
+/// Submits `ok`, `fail` and `broken` jobs, and checks each ends with its true verdict,
+/// exit code, stop code and timeline.
+async fn every_kind_of_job_ends_right(server: &Server) {
+    let mut ids = Vec::new();
+    for definition in ["ok", "fail", "broken"] {
+        let (status, job) = server
+            .submit(&format!(r#"{{"definition": "{definition}"}}"#), None)
+            .await;
+        assert_eq!(status, 201, "{job}");
+        ids.push(id_of(&job));
+    }
+
+    let ok = server.finished(&ids[0]).await;
+    assert_eq!(ok["status"], "SUCCEEDED", "{ok}");
+    assert_eq!(ok["exitCode"], 0, "{ok}");
+    assert_eq!(ok["attempts"].as_array().map(Vec::len), Some(1), "{ok}");
+    assert_eq!(ok["attempts"][0]["taskStatus"], "STOPPED", "{ok}");
+    assert_eq!(ok["attempts"][0]["stopCode"], "EssentialContainerExited", "{ok}");
+    assert!(time_of(&ok, "/startedAt") <= time_of(&ok, "/stoppedAt"), "{ok}");
+
+    let fail = server.finished(&ids[1]).await;
+    assert_eq!(fail["status"], "FAILED", "{fail}");
+    assert_eq!(fail["exitCode"], 4, "{fail}");
+    assert_eq!(fail["attempts"][0]["taskStatus"], "STOPPED", "{fail}");
+    assert!(
+        fail["statusReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("exited with code 4")),
+        "{fail}"
+    );
+
+    let broken = server.finished(&ids[2]).await;
+    assert_eq!(broken["status"], "FAILED", "{broken}");
+    assert_eq!(broken["exitCode"], Value::Null, "{broken}");
+    assert_eq!(broken["startedAt"], Value::Null, "{broken}");
+    assert_eq!(broken["attempts"][0]["stopCode"], "TaskFailedToStart", "{broken}");
+}
+
+#[tokio::test]
+async fn with_every_event_dropped_the_reconciler_alone_ends_each_job_with_its_true_verdict() {
+    let server = start_fast(&["--drop-events", "1.0", "--reconcile-interval", "0.5"]).await;
+    every_kind_of_job_ends_right(&server).await;
+    let exit = server.interrupt_and_wait().await;
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn duplicated_and_shuffled_events_still_end_every_job_right() {
+    // A reconciler that does not look within the test, so that the events alone decide.
+    let server = start_fast(&[
+        "--duplicate-events",
+        "1.0",
+        "--reorder-events",
+        "--reconcile-interval",
+        "600",
+    ])
+    .await;
+    every_kind_of_job_ends_right(&server).await;
+    let exit = server.interrupt_and_wait().await;
+    assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn a_throttled_launch_waits_saying_so_and_then_starts_once() {
+    let server = start_fast(&["--throttle-launches", "3", "--reconcile-interval", "0.5"]).await;
+    let (status, job) = server.submit(r#"{"definition": "ok"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["status"], "SUBMITTED", "{job}");
+    assert_eq!(job["taskArn"], Value::Null, "{job}");
+    let reason = job["statusReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("waiting to start") && reason.contains("throttling"),
+        "{job}"
+    );
+
+    let done = server.finished(&id_of(&job)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["exitCode"], 0, "{done}");
+    assert_eq!(done["attempts"].as_array().map(Vec::len), Some(1), "{done}");
+    assert!(done["taskArn"].is_string(), "{done}");
+    server.interrupt_and_wait().await;
+}
+
+#[tokio::test]
+async fn a_launch_refused_for_capacity_waits_saying_so_and_then_starts() {
+    let server = start_fast(&["--no-capacity-launches", "1", "--reconcile-interval", "0.5"]).await;
+    let (status, job) = server.submit(r#"{"definition": "ok"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["status"], "SUBMITTED", "{job}");
+    let reason = job["statusReason"].as_str().unwrap_or_default();
+    assert!(
+        reason.contains("waiting to start") && reason.contains("capacity"),
+        "{job}"
+    );
+
+    let done = server.finished(&id_of(&job)).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["attempts"].as_array().map(Vec::len), Some(1), "{done}");
+    server.interrupt_and_wait().await;
+}
+
+#[tokio::test]
+async fn max_running_one_runs_a_burst_one_at_a_time_oldest_first() {
+    const BURST: usize = 3;
+    let server = start_fast(&["--reconcile-interval", "0.5"]).await;
+    let one = r#"{"definition": "one"}"#;
+
+    // A burst of simultaneous submissions: exactly one takes the slot, the others wait.
+    let submissions: Vec<_> = (0..BURST)
+        .map(|_| {
+            let url = server.url.clone();
+            tokio::spawn(async move { send(&url, "POST", "/jobs", &[JSON], Some(one)).await })
+        })
+        .collect();
+    let mut burst = Vec::new();
+    for submission in submissions {
+        let (status, _, job) = submission.await.expect("submitted");
+        assert_eq!(status, 201, "{job}");
+        burst.push(job);
+    }
+    // Then one more, surely younger than the burst, while the first job still runs.
+    let (status, last) = server.submit(one, None).await;
+    assert_eq!(status, 201, "{last}");
+
+    let (first, mut waiting): (Vec<Value>, Vec<Value>) = burst.into_iter().partition(|j| j["status"] != "SUBMITTED");
+    assert_eq!(first.len(), 1, "exactly one of the burst starts at once: {first:?}");
+    waiting.push(last);
+    for job in &waiting {
+        assert_eq!(job["status"], "SUBMITTED", "{job}");
+        assert_eq!(job["taskArn"], Value::Null, "{job}");
+        assert!(
+            job["statusReason"]
+                .as_str()
+                .is_some_and(|r| r.contains("waiting for a free slot")),
+            "{job}"
+        );
+    }
+    let ids: Vec<String> = first.iter().chain(&waiting).map(id_of).collect();
+
+    // Polled newest first: a job seen with a task means every job that started before it
+    // had finished when it started, so reading those later can only see them finished,
+    // unless the limit is broken, which is what this looks for.
+    let deadline = Instant::now() + Duration::from_secs(40);
+    let mut seen_with_task = BTreeSet::new();
+    let finished = loop {
+        let mut now = Vec::new();
+        for id in ids.iter().rev() {
+            now.push(server.get(id).await);
+        }
+        now.reverse();
+        let with_task: Vec<String> = now
+            .iter()
+            .filter(|j| ["STARTING", "RUNNING", "STOPPING"].contains(&j["status"].as_str().unwrap_or_default()))
+            .map(id_of)
+            .collect();
+        assert!(
+            with_task.len() <= 1,
+            "more than one job of `one` has a task: {with_task:?}"
+        );
+        seen_with_task.extend(with_task);
+        if now.iter().all(is_terminal) {
+            break now;
+        }
+        assert!(Instant::now() < deadline, "not finished after 40 s: {now:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!seen_with_task.is_empty(), "no job was ever seen with a task");
+
+    for job in &finished {
+        assert_eq!(job["status"], "SUCCEEDED", "{job}");
+        assert_eq!(job["exitCode"], 0, "{job}");
+        assert_eq!(job["attempts"].as_array().map(Vec::len), Some(1), "{job}");
+    }
+    // The tasks' own timeline: no two containers ever ran at the same time.
+    let mut by_start: Vec<&Value> = finished.iter().collect();
+    by_start.sort_by_key(|j| time_of(j, "/startedAt"));
+    for pair in by_start.windows(2) {
+        assert!(
+            time_of(pair[0], "/stoppedAt") <= time_of(pair[1], "/startedAt"),
+            "overlap:\n{}\n{}",
+            pair[0],
+            pair[1]
+        );
+    }
+    // Oldest first: the job that took the slot, then the waiting ones by creation (the
+    // last one is younger than the burst whatever the clock's resolution says).
+    assert_eq!(id_of(by_start[0]), ids[0], "the job that took the slot ran first");
+    assert_eq!(id_of(by_start[BURST]), ids[BURST], "the youngest job ran last");
+    let (a, b) = (&finished[1], &finished[2]);
+    if time_of(a, "/createdAt") != time_of(b, "/createdAt") {
+        assert_eq!(
+            time_of(a, "/createdAt") < time_of(b, "/createdAt"),
+            time_of(a, "/startedAt") < time_of(b, "/startedAt"),
+            "not oldest first:\n{a}\n{b}"
+        );
+    }
+    server.interrupt_and_wait().await;
+}
+
+#[tokio::test]
+async fn invalid_hostile_flags_are_a_clear_error() {
+    for (args, expected) in [
+        (["--drop-events", "1.5"], "outside 0.0..=1.0"),
+        (["--duplicate-events=-0.1", "--reorder-events"], "outside 0.0..=1.0"),
+        (["--drop-events", "all"], "not a number"),
+        (["--throttle-launches=-1", "--reorder-events"], "--throttle-launches"),
+        (["--max-running", "0"], "--max-running"),
+        (["--reconcile-interval", "0"], "too short"),
+    ] {
+        let (code, stderr) =
+            exit_code_and_stderr(Command::new(built("local-server")).args(["--port", "0"]).args(args)).await;
+        assert_eq!(code, Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    }
 }
