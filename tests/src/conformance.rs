@@ -54,7 +54,7 @@ async fn launched_job<S: JobStore>(store: &S) -> Job {
 
 fn event_update(job: &Job, event: &TaskStateChange) -> JobUpdate {
     match decide(job, 1, &event.observation()) {
-        EventDecision::Apply(update) => update,
+        EventDecision::Apply(update) => *update,
         EventDecision::Ignore(why) => panic!("expected a write for version {}: {why}", event.version),
     }
 }
@@ -375,9 +375,15 @@ pub async fn a_slot_is_taken_with_the_create_and_a_full_pool_refuses_it<S: JobSt
     let claims = claim(1);
     let first = new_job().holding(&claims);
     assert_eq!(store.create(&first, &claims).await.expect("create"), Created::Inserted);
-    assert_eq!(stored(&*store, first.id).await.slots, [SlotPool::Definition("report".into())]);
+    assert_eq!(
+        stored(&*store, first.id).await.slots,
+        [SlotPool::Definition("report".into())]
+    );
     let second = new_job().holding(&claims);
-    assert_eq!(store.create(&second, &claims).await.expect("create"), Created::LimitReached);
+    assert_eq!(
+        store.create(&second, &claims).await.expect("create"),
+        Created::LimitReached
+    );
     assert_eq!(store.get(second.id).await.expect("get"), None, "nothing written");
     // A pool of its own is not full.
     let other = vec![SlotClaim {
@@ -396,12 +402,18 @@ pub async fn a_finished_job_gives_its_slot_back_once<S: JobStore>(store: Arc<S>)
     assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::Applied);
     assert!(stored(&*store, job.id).await.slots.is_empty());
     // The same release again (a retried write) finds no slot held.
-    assert_eq!(store.update(job.id, &refused).await.expect("update"), Updated::GuardFailed);
+    assert_eq!(
+        store.update(job.id, &refused).await.expect("update"),
+        Updated::GuardFailed
+    );
     // Exactly one slot came back: one more job fits, a second does not.
     let next = new_job().holding(&claims);
     assert_eq!(store.create(&next, &claims).await.expect("create"), Created::Inserted);
     let after = new_job().holding(&claims);
-    assert_eq!(store.create(&after, &claims).await.expect("create"), Created::LimitReached);
+    assert_eq!(
+        store.create(&after, &claims).await.expect("create"),
+        Created::LimitReached
+    );
 }
 
 pub async fn a_waiting_job_takes_a_slot_only_when_one_is_free<S: JobStore>(store: Arc<S>) {
@@ -411,7 +423,10 @@ pub async fn a_waiting_job_takes_a_slot_only_when_one_is_free<S: JobStore>(store
     let waiting = new_job().waiting_for_slot(&claims);
     store.create(&waiting, &[]).await.expect("create");
     let take = waiting.take_slots(claims.clone(), at(2));
-    assert_eq!(store.update(waiting.id, &take).await.expect("update"), Updated::LimitReached);
+    assert_eq!(
+        store.update(waiting.id, &take).await.expect("update"),
+        Updated::LimitReached
+    );
     assert_eq!(stored(&*store, waiting.id).await, waiting, "unchanged");
 
     let done = holder.launch_refused("no".into(), at(3));
@@ -420,7 +435,10 @@ pub async fn a_waiting_job_takes_a_slot_only_when_one_is_free<S: JobStore>(store
     let taken = stored(&*store, waiting.id).await;
     assert_eq!(taken.slots, [SlotPool::Definition("report".into())]);
     // Taking twice is refused by the guard: the job holds its slot already.
-    assert_eq!(store.update(waiting.id, &take).await.expect("update"), Updated::GuardFailed);
+    assert_eq!(
+        store.update(waiting.id, &take).await.expect("update"),
+        Updated::GuardFailed
+    );
 }
 
 pub async fn the_unfinished_and_the_waiting_are_listed_and_the_finished_are_not<S: JobStore>(store: Arc<S>) {

@@ -57,7 +57,8 @@ async fn each_function_calls_only_the_operations_it_declares() {
     );
     let ecs = EcsConfig::from_env(&ProcessEnvironment).expect("scripts/devenv sets the ECS variables");
     let launcher = |recorder: &OperationRecorder| {
-        let client = aws_sdk_ecs::Client::from_conf(ecs_config(&sdk, CallBudget::ECS).interceptor(recorder.clone()).build());
+        let client =
+            aws_sdk_ecs::Client::from_conf(ecs_config(&sdk, CallBudget::ECS).interceptor(recorder.clone()).build());
         EcsTaskLauncher::new(client, &ecs).expect("launcher")
     };
     let mut json: Value = serde_json::from_str(&required_env("JOB_DEFINITIONS")).expect("JOB_DEFINITIONS is JSON");
@@ -65,15 +66,24 @@ async fn each_function_calls_only_the_operations_it_declares() {
     // A limit, so that the paths that take and give back slots run too.
     json["report"]["maxRunning"] = json!(5);
     let create = create_job::CreateJob::new(
-        JobService::new(store(&create_calls), launcher(&create_calls), definitions(&json.to_string()))
-            .with_queue(queue(&create_calls)),
+        JobService::new(
+            store(&create_calls),
+            launcher(&create_calls),
+            definitions(&json.to_string()),
+        )
+        .with_queue(queue(&create_calls)),
     );
-    let events = job_events::JobEvents::new(JobService::without_launcher(store(&events_calls)).with_queue(queue(&events_calls)));
+    let events =
+        job_events::JobEvents::new(JobService::without_launcher(store(&events_calls)).with_queue(queue(&events_calls)));
     let api = job_api::JobApi::new(JobService::without_launcher(store(&api_calls)));
     let reconciler = job_reconciler::JobReconciler::new(
-        JobService::new(store(&reconciler_calls), launcher(&reconciler_calls), definitions(&json.to_string()))
-            .with_queue(queue(&reconciler_calls))
-            .with_quiet_for(std::time::Duration::ZERO),
+        JobService::new(
+            store(&reconciler_calls),
+            launcher(&reconciler_calls),
+            definitions(&json.to_string()),
+        )
+        .with_queue(queue(&reconciler_calls))
+        .with_quiet_for(std::time::Duration::ZERO),
     );
 
     // create-job: a new job, a keyed replay, a refused launch.
@@ -131,13 +141,18 @@ async fn each_function_calls_only_the_operations_it_declares() {
     let submitted = create.handle(post_job(REPORT, ALICE, None)).await;
     assert_eq!(submitted.status(), 201);
     let pass = reconciler
-        .handle(json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {},
+        .handle(
+            json!({"source": "aws.events", "detail-type": "Scheduled Event", "detail": {},
                        "id": "1", "version": "0", "account": "123456789012", "time": "2026-11-27T12:00:00Z",
-                       "region": "us-east-1", "resources": []}))
+                       "region": "us-east-1", "resources": []}),
+        )
         .await
         .expect("a pass");
     let report = pass.into_response();
-    assert!(report["launches"].as_u64() >= Some(1) && report["describeCalls"].as_u64() >= Some(1), "{report}");
+    assert!(
+        report["launches"].as_u64() >= Some(1) && report["describeCalls"].as_u64() >= Some(1),
+        "{report}"
+    );
     let message = json!({"Records": [{"messageId": "m1", "body": format!(r#"{{"kind":"due","jobId":"{}"}}"#, lost.id),
                                       "eventSource": "aws:sqs"}]});
     let batch = reconciler.handle(message).await.expect("a batch").into_response();

@@ -5,7 +5,7 @@
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
-use shared::infra::config::ECS_ASSIGN_PUBLIC_IP;
+use shared::infra::config::{ECS_ASSIGN_PUBLIC_IP, MAX_RUNNING};
 use shared::infra::contract::FunctionContract;
 use tests::api::{get_job_event, post_job_event, Caller, ALICE};
 use tests::binaries::{built, exit_code_and_stderr};
@@ -99,9 +99,10 @@ async fn each_declared_variable_that_has_no_default_stops_its_function_at_init_w
                     .env("AWS_LAMBDA_RUNTIME_API", "127.0.0.1:9"),
             )
             .await;
-            if *variable == ECS_ASSIGN_PUBLIC_IP {
-                // Optional (DISABLED by default): without it the function starts, and
-                // fails only to reach the Runtime API this test does not run.
+            if [ECS_ASSIGN_PUBLIC_IP, MAX_RUNNING].contains(variable) {
+                // Optional (DISABLED, and no service-wide limit, by default): without it
+                // the function starts, and fails only to reach the Runtime API this test
+                // does not run.
                 assert!(!stderr.contains("cannot start"), "{}: {stderr}", contract.function);
                 continue;
             }

@@ -8,7 +8,7 @@ use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::ecs::EcsTaskLauncher;
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::infra::sdk::{dynamodb_config, ecs_config, CallBudget};
-use tests::api::{assert_problem, ALICE};
+use tests::api::{assert_problem, json_body, ALICE};
 use tests::emulators::{fresh_dynamo_store, required_env, sdk_config};
 use tests::world::{definitions, World};
 use tokio::net::TcpListener;
@@ -41,7 +41,7 @@ fn launcher(sdk: &aws_config::SdkConfig, endpoint: Option<&str>) -> EcsTaskLaunc
 }
 
 #[tokio::test]
-async fn a_stalled_ecs_ends_in_launch_unavailable_within_the_budget_and_the_job_is_kept() {
+async fn a_stalled_ecs_leaves_the_job_waiting_for_its_next_try_within_the_budget() {
     let sdk = sdk_config().await;
     let world = World::new(
         fresh_dynamo_store().await,
@@ -53,14 +53,23 @@ async fn a_stalled_ecs_ends_in_launch_unavailable_within_the_budget_and_the_job_
     let response = world.post(REPORT, ALICE, Some("stalled-ecs")).await;
     let took = started.elapsed();
 
-    let problem = assert_problem(&response, 503, "launch-unavailable");
+    assert_eq!(response.status(), 201, "{}", json_body(&response));
     assert!(took < FUNCTION_TIMEOUT, "answered after {took:?}");
     assert!(
         took >= CallBudget::ECS.operation,
         "the SDK gave up after {took:?}, before its budget"
     );
-    let job = world.job(problem["jobId"].as_str().expect("jobId"), ALICE).await;
+    let answered = json_body(&response);
+    let job = world.job(answered["jobId"].as_str().expect("jobId"), ALICE).await;
     assert_eq!(job["status"], "SUBMITTED");
+    assert!(
+        job["statusReason"]
+            .as_str()
+            .expect("a reason")
+            .contains("ECS did not answer"),
+        "{job}"
+    );
+    assert!(job["nextAttemptAt"].as_str().is_some(), "{job}");
 }
 
 #[tokio::test]

@@ -162,7 +162,12 @@ where
         for batch in quiet_tasks.chunks(L::BATCH) {
             self.describe_batch(batch, &mut report).await;
         }
-        tracing::info!(?report, "reconciliation pass done");
+        let idle = report.unfinished == 0 && report.launches == 0 && report.expired == 0;
+        if idle {
+            tracing::debug!(?report, "reconciliation pass done");
+        } else {
+            tracing::info!(?report, "reconciliation pass done");
+        }
         Ok(report)
     }
 
@@ -307,7 +312,8 @@ where
                 TaskLookup::Found(task) => {
                     let attempt = job.current_attempt().number;
                     self.observe(job.clone(), attempt, &task).await.map(|outcome| {
-                        if matches!(outcome, EventOutcome::Applied { .. }) {
+                        if let EventOutcome::Applied { job_id, status } = outcome {
+                            tracing::info!(%job_id, %status, task_arn = task.task_arn, version = task.version, "job moved by ECS's description of its task");
                             report.moved += 1;
                         }
                     })

@@ -412,7 +412,7 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
         for _ in 0..DECISIONS {
             let update = match decide(&job, attempt, task) {
                 EventDecision::Ignore(why) => return Ok(EventOutcome::Ignored { job_id, why }),
-                EventDecision::Apply(update) => update,
+                EventDecision::Apply(update) => *update,
             };
             match self.store.update(job_id, &update).await? {
                 Updated::Applied => {

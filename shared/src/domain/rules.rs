@@ -168,7 +168,8 @@ pub struct TaskEventGuard {
 /// What the service does with one ECS observed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum EventDecision {
-    Apply(JobUpdate),
+    /// Boxed: an update is large, and most events are ignored.
+    Apply(Box<JobUpdate>),
     Ignore(Ignored),
 }
 
@@ -277,7 +278,7 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
     } else {
         SlotChange::Keep
     };
-    EventDecision::Apply(JobUpdate {
+    EventDecision::Apply(Box::new(JobUpdate {
         updated_at: entered_at(observed, status)
             .unwrap_or(job.updated_at)
             .max(job.created_at),
@@ -293,7 +294,7 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
             version: observed.version,
             stopped,
         }),
-    })
+    }))
 }
 
 /// The fields whose change is worth a write.

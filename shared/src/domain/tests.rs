@@ -81,7 +81,7 @@ fn stopped(mut t: TaskTimeline) -> TaskStateChange {
 
 fn apply_one(job: &Job, event: &TaskStateChange) -> JobUpdate {
     match decide(job, 1, &event.observation()) {
-        EventDecision::Apply(update) => update,
+        EventDecision::Apply(update) => *update,
         EventDecision::Ignore(why) => panic!("expected a change, got: {why}"),
     }
 }
@@ -664,7 +664,7 @@ fn live(events: &[TaskStateChange], happenings: &[Happening]) -> (Job, i64) {
     for happening in happenings {
         let update = match happening {
             Happening::Event(i) | Happening::Described(i) => match decide(&job, 1, &events[*i].observation()) {
-                EventDecision::Apply(update) => update,
+                EventDecision::Apply(update) => *update,
                 EventDecision::Ignore(_) => continue,
             },
             Happening::Launched => job.launched(TASK_ARN.into(), at(1)),
