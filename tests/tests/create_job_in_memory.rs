@@ -40,6 +40,22 @@ fn events(name: &str, job: &Value) -> Vec<Value> {
     )
 }
 
+fn job_id(id: &str) -> JobId {
+    JobId::parse(id).expect("job id")
+}
+
+/// Sleeps until the job's `nextAttemptAt`.
+async fn wait_until_due(world: &MemoryWorld, id: &str) {
+    let job = world.job(id, ALICE).await;
+    let due: chrono::DateTime<chrono::Utc> = job["nextAttemptAt"]
+        .as_str()
+        .and_then(|at| at.parse().ok())
+        .expect("a next try");
+    let wait = (due - chrono::Utc::now()).to_std().unwrap_or_default();
+    assert!(wait <= std::time::Duration::from_secs(5), "{job}");
+    tokio::time::sleep(wait).await;
+}
+
 #[tokio::test]
 async fn ecs_not_answering_queues_the_job_and_its_next_try_starts_it_once() {
     let (world, store, launcher) = world(vec![ScriptedLaunch::StartUnanswered]);
@@ -64,9 +80,10 @@ async fn ecs_not_answering_queues_the_job_and_its_next_try_starts_it_once() {
     assert_eq!(json_body(&retry)["jobId"], id.as_str());
     assert_eq!(launcher.requests().len(), 1);
 
-    // A freed slot (or the due message) tries again, with the same token: the task the
-    // unanswered call started, not a second one.
-    world.reconciler.slot_freed("report").await.expect("launch");
+    // The due message tries again, with the same token: the task the unanswered call
+    // started, not a second one.
+    wait_until_due(&world, &id).await;
+    world.reconciler.launch_due(job_id(&id)).await.expect("launch");
     let started = world.job(&id, ALICE).await;
     assert_eq!(started["status"], "STARTING", "{started}");
     assert_eq!(started["nextAttemptAt"], Value::Null);
@@ -80,29 +97,31 @@ async fn ecs_not_answering_queues_the_job_and_its_next_try_starts_it_once() {
 #[tokio::test]
 async fn throttled_and_capacity_refusals_queue_the_job_instead_of_failing_it() {
     let (world, _, launcher) = world(vec![
-        ScriptedLaunch::Throttle,
         ScriptedLaunch::Refuse(LaunchRefusal::NoCapacity),
+        ScriptedLaunch::Throttle,
     ]);
     let job = json_body(&world.post(REPORT, ALICE, None).await);
     let id = job["jobId"].as_str().expect("jobId").to_owned();
     assert_eq!(job["status"], "SUBMITTED");
     assert!(
-        job["statusReason"].as_str().expect("reason").contains("throttling"),
+        job["statusReason"].as_str().expect("reason").contains("no capacity"),
         "{job}"
     );
 
-    world.reconciler.slot_freed("report").await.expect("second try");
+    // Backing off, it is not tried early, not even for a freed slot.
+    world.reconciler.slot_freed("report").await.expect("nothing to start");
+    assert_eq!(launcher.requests().len(), 1);
+    wait_until_due(&world, &id).await;
+    world.reconciler.launch_due(job_id(&id)).await.expect("second try");
     let waiting = world.job(&id, ALICE).await;
     assert_eq!(waiting["status"], "SUBMITTED");
     assert!(
-        waiting["statusReason"]
-            .as_str()
-            .expect("reason")
-            .contains("no capacity"),
+        waiting["statusReason"].as_str().expect("reason").contains("throttling"),
         "{waiting}"
     );
 
-    world.reconciler.slot_freed("report").await.expect("third try");
+    wait_until_due(&world, &id).await;
+    world.reconciler.launch_due(job_id(&id)).await.expect("third try");
     assert_eq!(world.job(&id, ALICE).await["status"], "STARTING");
     assert_eq!(launcher.tasks_started(), 1);
 }

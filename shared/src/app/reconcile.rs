@@ -101,10 +101,10 @@ where
                     self.expire(job, now).await?;
                     continue;
                 }
-                LaunchStep::NotWaiting => continue,
-                // A freed slot starts a waiting job now, whatever its backoff said.
+                // A job backing off (ECS throttled it, or had no capacity) keeps to its
+                // backoff: the slot goes to the oldest job that can use it now.
+                LaunchStep::NotWaiting | LaunchStep::NotDue { .. } => continue,
                 LaunchStep::Launch { look_first } => self.relaunch(job, look_first).await?,
-                LaunchStep::NotDue { .. } => self.relaunch(job, false).await?,
             };
             // One slot freed, one launch tried: the job took the slot, or another waiting
             // job or launcher took it first.
