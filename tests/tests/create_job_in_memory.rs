@@ -197,6 +197,33 @@ async fn a_successful_job_costs_five_writes_and_duplicates_cost_none() {
     assert_eq!(world.job(job["jobId"].as_str().expect("jobId"), ALICE).await, finished);
 }
 
+#[tokio::test]
+async fn under_a_concurrency_limit_a_job_that_starts_at_once_still_costs_five_writes() {
+    let store = Arc::new(InMemoryJobStore::default());
+    let limited = r#"{"report": {"taskDefinition": "report", "container": "app", "parameters": ["REPORT_DATE"],
+                     "maxRunning": 2}}"#;
+    let world = World::new(
+        store.clone(),
+        Arc::new(InMemoryTaskLauncher::default()),
+        definitions(limited),
+    );
+    let job = json_body(&world.post(REPORT, ALICE, None).await);
+    assert_eq!(store.slots_taken("slots#definition#report"), 1, "taken with the create");
+
+    world.deliver(&events("success", &job)).await;
+    assert_eq!(
+        store.writes(),
+        5,
+        "create with its slot, launch, RUNNING, STOPPING, SUCCEEDED with the slot back"
+    );
+    assert_eq!(store.slots_taken("slots#definition#report"), 0);
+    let freed = world.queue.take();
+    assert!(
+        matches!(&freed[..], [(LaunchMessage::SlotFreed { definition }, None)] if definition == "report"),
+        "{freed:?}"
+    );
+}
+
 /// The in-memory store, except that its first `fails` updates find the table unavailable.
 struct FlakyUpdates {
     store: InMemoryJobStore,
