@@ -486,3 +486,102 @@ async fn a_crash_at_any_step_of_submit_launch_events_and_reconcile_loses_no_job_
     }
     assert!(boundaries >= 16, "only {boundaries} crash points were reached");
 }
+
+fn waiting_job(created_minutes_ago: i64, queue: shared::domain::Queued) -> Job {
+    let mut job = Job::submitted(
+        shared::domain::NewJob {
+            id: JobId::random(),
+            owner: alice(),
+            definition: "report".into(),
+            container: "app".into(),
+            parameters: Default::default(),
+            idempotency_key: None,
+        },
+        Utc::now() - chrono::Duration::minutes(created_minutes_ago),
+    );
+    job.queue = Some(queue);
+    job
+}
+
+#[tokio::test]
+async fn a_younger_job_holding_its_slot_is_relaunched_even_while_older_jobs_wait_for_one() {
+    let definitions = r#"{"report": {"taskDefinition": "report", "container": "app", "maxRunning": 1}}"#;
+    let setup = Setup::new(vec![], definitions).await;
+    let claims = [shared::domain::SlotClaim {
+        pool: SlotPool::Definition("report".into()),
+        limit: 1,
+    }];
+    // The older job waits for a slot; the younger holds the only one, its launch outcome
+    // lost and its due message lost with it.
+    let older = waiting_job(
+        10,
+        shared::domain::Queued {
+            reason: WaitReason::ConcurrencyLimit,
+            tries: 0,
+            next_try_at: None,
+            outcome_unknown_since: None,
+        },
+    );
+    setup.store.create(&older, &[]).await.expect("older");
+    let younger = waiting_job(
+        5,
+        shared::domain::Queued {
+            reason: WaitReason::NoAnswer,
+            tries: 1,
+            next_try_at: Some(Utc::now() - chrono::Duration::minutes(4)),
+            outcome_unknown_since: Some(Utc::now() - chrono::Duration::minutes(5)),
+        },
+    )
+    .holding(&claims);
+    setup.store.create(&younger, &claims).await.expect("younger");
+
+    let report = setup.service().reconcile().await.expect("pass");
+    assert_eq!(report.launches, 2, "{report:?}");
+    let younger = setup.job(younger.id).await;
+    assert_eq!(younger.status, JobStatus::Starting, "{younger:?}");
+    assert_eq!(setup.job(older.id).await.status, JobStatus::Submitted);
+    assert_eq!(setup.ecs.tasks_started(), 1);
+}
+
+#[tokio::test]
+async fn a_task_found_for_a_job_without_its_slot_takes_the_slot_even_past_the_limit() {
+    let definitions = r#"{"report": {"taskDefinition": "report", "container": "app", "maxRunning": 1}}"#;
+    let setup = Setup::new(vec![ScriptedLaunch::StartUnanswered], definitions).await;
+    let service = setup.service();
+    // A job that holds the only slot and runs.
+    let running = service.submit(alice(), request(), None).await.expect("201");
+    let pool = SlotPool::Definition("report".into());
+    // Another job whose earlier launch started a task that nobody recorded, and which
+    // gave its slot back since (a concurrent launcher's try was throttled).
+    let lost = waiting_job(
+        30,
+        shared::domain::Queued {
+            reason: WaitReason::Throttled,
+            tries: 2,
+            next_try_at: Some(Utc::now() - chrono::Duration::minutes(1)),
+            outcome_unknown_since: Some(Utc::now() - chrono::Duration::minutes(30)),
+        },
+    );
+    setup.store.create(&lost, &[]).await.expect("lost");
+    let task = shared::ports::TaskRequest::for_current_attempt(&lost, "report");
+    use shared::ports::TaskLauncher;
+    let _ = setup.ecs.launch(&task).await; // ECS starts it; nothing records it
+
+    service.launch_due(lost.id).await.expect("launch due");
+    let found = setup.job(lost.id).await;
+    assert_eq!(found.status, JobStatus::Starting, "{found:?}");
+    assert_eq!(found.slots, [pool], "the running task is counted");
+    assert_eq!(setup.ecs.tasks_started(), 2, "no second task for the lost launch");
+    let holding = setup
+        .store
+        .get_many(&[running.id, lost.id])
+        .await
+        .expect("read")
+        .iter()
+        .filter(|j| !j.slots.is_empty())
+        .count();
+    assert_eq!(
+        holding, 2,
+        "one past the limit, counted, rather than a task nobody counts"
+    );
+}

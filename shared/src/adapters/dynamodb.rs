@@ -465,7 +465,13 @@ impl JobStore for DynamoJobStore {
                 sets.push("#queue = :queue".to_owned());
                 // In the queue index while it waits, in the order it was submitted.
                 sets.push("queuedFor = #definition".to_owned());
-                sets.push("queuedSince = pendingSince".to_owned());
+                // A job recorded before the indexes existed has no `pendingSince`: its
+                // attempt's creation time stands in.
+                sets.push("queuedSince = if_not_exists(pendingSince, :queuedSince)".to_owned());
+                values.insert(
+                    ":queuedSince".to_owned(),
+                    AttributeValue::S(format!("{}#{id}", timestamp(update.attempt.created_at))),
+                );
                 let item = serde_dynamo::to_attribute_value(QueueItem::from(queue))
                     .map_err(|e| invalid(id, "queue entry cannot be encoded", Some(e.into())))?;
                 values.insert(":queue".to_owned(), item);

@@ -9,6 +9,7 @@
 //! The same adapter is the reconciler's [`TaskInspector`]: DescribeTasks answers are
 //! converted here into the [`TaskObservation`]s the rules take, exactly as events are.
 
+use aws_sdk_ecs::config::retry::RetryConfig;
 use aws_sdk_ecs::error::{DisplayErrorContext, ProvideErrorMetadata, SdkError};
 use aws_sdk_ecs::operation::run_task::{RunTaskError, RunTaskOutput};
 use aws_sdk_ecs::types::{
@@ -101,6 +102,12 @@ impl TaskLauncher for EcsTaskLauncher {
                     .build(),
             )
             .propagate_tags(PropagateTags::TaskDefinition)
+            // One try per call, so that its answer is the whole truth: after SDK retries
+            // only the last try's error would be seen, and a first try that timed out
+            // after starting the task followed by a throttled one would read as "no task".
+            // The service retries through its launch queue, with the same token.
+            .customize()
+            .config_override(aws_sdk_ecs::config::Builder::default().retry_config(RetryConfig::disabled()))
             .send()
             .await;
         let answer = match result {

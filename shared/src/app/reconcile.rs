@@ -90,28 +90,56 @@ where
         }
     }
 
-    /// A slot of `definition` (or of the service) was given back: start the oldest jobs
-    /// of `definition` that wait, until one holds the slot or none is left.
+    /// A slot of `definition` (or of the service) was given back: start the oldest job
+    /// of `definition` that waits for one; if none can use it and a service-wide limit
+    /// is set, the oldest of another definition.
     pub async fn slot_freed(&self, definition: &str) -> Result<(), ServiceError> {
+        if self.start_oldest_waiting(definition).await? != Waiting::NoneStarted {
+            return Ok(());
+        }
+        if self.service_limit.is_some() {
+            let others: Vec<String> = self
+                .definitions
+                .iter()
+                .map(|(name, _)| name.to_owned())
+                .filter(|name| name != definition)
+                .collect();
+            for other in others {
+                if self.start_oldest_waiting(&other).await? == Waiting::Started {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Tries the oldest job of `definition` that needs a slot and may start now. Jobs that
+    /// hold their slot already, or back off from throttling or missing capacity, are left
+    /// to their own next try.
+    async fn start_oldest_waiting(&self, definition: &str) -> Result<Waiting, ServiceError> {
         let now = Utc::now();
         for id in self.store.queued(definition, QUEUE_PAGE).await? {
             let Some(job) = self.store.get(id).await? else { continue };
-            let started = match job.launch_step(self.queue_timeout(&job), self.launch_grace, now) {
+            if !job.slots.is_empty() {
+                continue;
+            }
+            match job.launch_step(self.queue_timeout(&job), self.launch_grace, now) {
                 LaunchStep::Expire => {
                     self.expire(job, now).await?;
-                    continue;
                 }
-                // A job backing off (ECS throttled it, or had no capacity) keeps to its
-                // backoff: the slot goes to the oldest job that can use it now.
-                LaunchStep::NotWaiting | LaunchStep::NotDue { .. } => continue,
-                LaunchStep::Launch { look_first } => self.relaunch(job, look_first).await?,
-            };
-            // One slot freed, one launch tried: the job took the slot, or another waiting
-            // job or launcher took it first.
-            tracing::info!(job_id = %started.id, waits = waits_for_slot(&started), "slot freed; oldest waiting job tried");
-            return Ok(());
+                LaunchStep::NotWaiting | LaunchStep::NotDue { .. } => {}
+                LaunchStep::Launch { look_first } => {
+                    let tried = self.relaunch(job, look_first).await?;
+                    tracing::info!(job_id = %tried.id, waits = waits_for_slot(&tried), "slot freed; oldest waiting job tried");
+                    return Ok(if waits_for_slot(&tried) {
+                        Waiting::Full
+                    } else {
+                        Waiting::Started
+                    });
+                }
+            }
         }
-        Ok(())
+        Ok(Waiting::NoneStarted)
     }
 
     /// One reconciliation pass over every unfinished job.
@@ -145,6 +173,12 @@ where
                 if let Some(task_arn) = job.current_attempt().task_arn.clone() {
                     if quiet_since(&job, self.quiet_for, now) {
                         quiet_tasks.push((job, task_arn));
+                        // Asked about as soon as a DescribeTasks call's worth is known, so a
+                        // pass holds at most one batch of jobs at a time.
+                        if quiet_tasks.len() == L::BATCH {
+                            self.describe_batch(&quiet_tasks, &mut report).await;
+                            quiet_tasks.clear();
+                        }
                     }
                     continue;
                 }
@@ -159,8 +193,8 @@ where
             }
         }
 
-        for batch in quiet_tasks.chunks(L::BATCH) {
-            self.describe_batch(batch, &mut report).await;
+        if !quiet_tasks.is_empty() {
+            self.describe_batch(&quiet_tasks, &mut report).await;
         }
         let idle = report.unfinished == 0 && report.launches == 0 && report.expired == 0;
         if idle {
@@ -179,6 +213,7 @@ where
                 return;
             }
         };
+        let mut full = false;
         for chunk in ids.chunks(L::BATCH) {
             let mut jobs = match self.store.get_many(chunk).await {
                 Ok(jobs) => jobs,
@@ -195,14 +230,15 @@ where
             jobs.sort_by_key(|job| (job.created_at, job.id));
             for job in jobs {
                 let step = job.launch_step(self.queue_timeout(&job), self.launch_grace, now);
-                let waited_for_slot = job
-                    .queue
-                    .as_ref()
-                    .is_some_and(|q| q.reason == WaitReason::ConcurrencyLimit);
+                // Once the limit is reached, younger jobs that need a slot would wait too;
+                // jobs that hold theirs (a launch whose outcome was lost) are still tried,
+                // and every job may expire.
+                if full && job.slots.is_empty() && step != LaunchStep::Expire {
+                    continue;
+                }
                 if let Some(after) = self.take_step(job, step, now, report).await {
-                    if waited_for_slot && waits_for_slot(&after) {
-                        // The limit is reached: younger jobs would wait too.
-                        return;
+                    if waits_for_slot(&after) && after.slots.is_empty() {
+                        full = true;
                     }
                 }
             }
@@ -245,8 +281,7 @@ where
             match self.launcher.find(started_by).await {
                 Ok(Some(task_arn)) => {
                     tracing::info!(job_id = %job.id, task_arn, "found the task of a launch whose outcome was lost");
-                    let update = job.launched(task_arn, Utc::now());
-                    return self.write(job, &update).await;
+                    return self.record_started_task(job.id, &task_arn).await;
                 }
                 Ok(None) => {}
                 Err(err) => {
@@ -266,6 +301,22 @@ where
     }
 
     async fn expire(&self, job: Job, now: DateTime<Utc>) -> Result<Job, ServiceError> {
+        // A launch whose outcome was lost may have started a task: a running task is
+        // recorded (its job then ends as the task does), never left untracked.
+        if job.queue.as_ref().is_some_and(|q| q.outcome_unknown_since.is_some()) {
+            let started_by = StartedBy {
+                job_id: job.id,
+                attempt: job.current_attempt().number,
+            };
+            match self.launcher.find(started_by).await {
+                Ok(Some(task_arn)) => return self.record_started_task(job.id, &task_arn).await,
+                Ok(None) => {}
+                Err(err) => {
+                    tracing::warn!(job_id = %job.id, error = with_causes(&err), "cannot look for the task before expiring the job; next pass retries");
+                    return Ok(job);
+                }
+            }
+        }
         let update = job.queue_expired(self.queue_timeout(&job), now);
         tracing::warn!(job_id = %job.id, reason = update.status_reason.as_deref(), "job expired in the queue");
         self.write(job, &update).await
@@ -357,6 +408,17 @@ impl<S, L, Q> JobService<S, L, Q> {
             .get(&job.definition)
             .map_or(DEFAULT_QUEUE_TIMEOUT, |d| d.queue_timeout)
     }
+}
+
+/// What trying the oldest waiting job of a definition came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Waiting {
+    /// A job took the slot (or its launch ended it otherwise).
+    Started,
+    /// The definition's limit is reached again.
+    Full,
+    /// No job of the definition could use the slot now.
+    NoneStarted,
 }
 
 fn waits_for_slot(job: &Job) -> bool {

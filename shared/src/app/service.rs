@@ -333,13 +333,17 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
                 self.announce(&job, &update).await;
                 Ok(job)
             }
-            // An ECS event or a concurrent launcher recorded something first: report what
-            // is stored.
-            Ok(Updated::GuardFailed | Updated::LimitReached) => match self.reread(job.clone()).await {
-                Ok(stored) => Ok(stored),
-                Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &err.to_string())),
-                Err(err) => Err(err),
-            },
+            // The job moved since it was read. A task that exists is still recorded (see
+            // `record_started_task`); otherwise an ECS event or a concurrent launcher
+            // recorded something first: report what is stored.
+            Ok(Updated::GuardFailed | Updated::LimitReached) if task_started => {
+                let task_arn = update.attempt.task_arn.clone().unwrap_or_default();
+                match self.record_started_task(job.id, &task_arn).await {
+                    Ok(stored) => Ok(stored),
+                    Err(err) => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
+                }
+            }
+            Ok(Updated::GuardFailed | Updated::LimitReached) => self.reread(job).await,
             Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
             // The job is recorded; it is the write of its next step that failed. The
             // reconciler finds it and tries again.
@@ -353,6 +357,38 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
 }
 
 impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
+    /// Records `task_arn`, a task ECS runs for the job's current attempt, on the job as
+    /// stored now: done if the job has a task already (its events or another launcher
+    /// recorded it) or has finished. A concurrent launcher may have given the job's slots
+    /// back meanwhile (its own try was throttled): the task runs all the same, so it takes
+    /// them again without the limit's condition. Counting a running task matters more
+    /// than the limit it may exceed for a moment.
+    pub(super) async fn record_started_task(&self, id: JobId, task_arn: &str) -> Result<Job, ServiceError> {
+        const DECISIONS: usize = 3;
+        for _ in 0..DECISIONS {
+            let Some(mut job) = self.store.get(id).await? else {
+                return Err(ServiceError::Internal(format!("job {id} vanished after its launch")));
+            };
+            if !job.awaiting_launch() {
+                return Ok(job);
+            }
+            let mut update = job.launched(task_arn.to_owned(), Utc::now());
+            if let Some(definition) = self.definitions.get(&job.definition) {
+                let mut claims = job.slot_claims(self.limits(definition));
+                if !claims.is_empty() {
+                    claims.iter_mut().for_each(|claim| claim.limit = u32::MAX);
+                    tracing::warn!(job_id = %id, task_arn, "a task started for a job without its slot; taking it regardless of the limit");
+                    update.slots = SlotChange::Take(claims);
+                }
+            }
+            if self.store.update(id, &update).await? == Updated::Applied {
+                job.apply(&update);
+                return Ok(job);
+            }
+        }
+        self.reread_by_id(id).await
+    }
+
     /// After a write: the next launch try goes on the queue; a freed slot is announced so
     /// that the oldest job waiting for one starts now, not at the next reconciliation.
     /// A message the queue does not take is not lost work: the reconciler finds every
@@ -446,10 +482,14 @@ impl<S: JobStore, L, Q> JobService<S, L, Q> {
 
     /// The job as stored, after a write lost a race.
     pub(super) async fn reread(&self, job: Job) -> Result<Job, ServiceError> {
+        self.reread_by_id(job.id).await
+    }
+
+    pub(super) async fn reread_by_id(&self, id: JobId) -> Result<Job, ServiceError> {
         self.store
-            .get(job.id)
+            .get(id)
             .await?
-            .ok_or_else(|| ServiceError::Internal(format!("job {} vanished", job.id)))
+            .ok_or_else(|| ServiceError::Internal(format!("job {id} vanished")))
     }
 }
 
