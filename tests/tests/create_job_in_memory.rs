@@ -127,6 +127,25 @@ async fn throttled_and_capacity_refusals_queue_the_job_instead_of_failing_it() {
 }
 
 #[tokio::test]
+async fn a_job_refused_after_it_waited_is_replayed_as_first_answered() {
+    let (world, _, _) = world(vec![
+        ScriptedLaunch::Throttle,
+        ScriptedLaunch::Refuse(LaunchRefusal::TaskDefinitionNotFound),
+    ]);
+    let first = world.post(REPORT, ALICE, Some("k3")).await;
+    assert_eq!(first.status(), 201);
+    let id = json_body(&first)["jobId"].as_str().expect("jobId").to_owned();
+    wait_until_due(&world, &id).await;
+    world.reconciler.launch_due(job_id(&id)).await.expect("second try");
+    assert_eq!(world.job(&id, ALICE).await["status"], "FAILED");
+
+    // The same request again: the same status code as the first answer, with the job.
+    let replay = world.post(REPORT, ALICE, Some("k3")).await;
+    assert_eq!(replay.status(), 201, "{}", json_body(&replay));
+    assert_eq!(json_body(&replay)["status"], "FAILED");
+}
+
+#[tokio::test]
 async fn a_refused_launch_is_recorded_once_and_replayed_without_launching_again() {
     let (world, _, launcher) = world(vec![ScriptedLaunch::Refuse(LaunchRefusal::TaskDefinitionNotFound)]);
 

@@ -463,6 +463,8 @@ impl JobStore for DynamoJobStore {
         match &update.queue {
             Some(queue) => {
                 sets.push("#queue = :queue".to_owned());
+                sets.push("wasQueued = :wasQueued".to_owned());
+                values.insert(":wasQueued".to_owned(), AttributeValue::Bool(true));
                 // In the queue index while it waits, in the order it was submitted.
                 sets.push("queuedFor = #definition".to_owned());
                 // A job recorded before the indexes existed has no `pendingSince`: its
@@ -629,6 +631,8 @@ struct JobItem {
     queued_for: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     queued_since: Option<String>,
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    was_queued: bool,
 }
 
 /// A waiting job's queue entry.
@@ -735,6 +739,7 @@ impl From<&Job> for JobItem {
             pending_since: unfinished.then(|| pending_since(job)),
             queued_for: waiting.then(|| job.definition.clone()),
             queued_since: waiting.then(|| pending_since(job)),
+            was_queued: job.was_queued,
         }
     }
 }
@@ -789,6 +794,7 @@ impl TryFrom<JobItem> for Job {
             attempts,
             queue,
             slots,
+            was_queued: item.was_queued,
         })
     }
 }

@@ -503,7 +503,7 @@ fn launched_but_not_recorded(mut job: Job, update: &JobUpdate, error: &str) -> J
 
 /// The answer a replayed request gets: the same as the first request got.
 fn replayed(job: Job) -> Result<Job, ServiceError> {
-    if job.failed_at_launch() {
+    if job.refused_at_submission() {
         Err(ServiceError::LaunchRefused { job: Box::new(job) })
     } else {
         Ok(job)

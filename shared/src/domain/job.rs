@@ -203,6 +203,9 @@ pub struct Job {
     pub queue: Option<Queued>,
     /// The concurrency slots the job holds while its task may run.
     pub slots: Vec<SlotPool>,
+    /// The job waited in the launch queue at some point, so its submission was answered
+    /// `201` whatever became of it: a replay of that request is answered the same way.
+    pub was_queued: bool,
 }
 
 /// What a new job is made of, once the request has been validated.
@@ -232,6 +235,7 @@ impl Job {
             attempts: Attempts::first(now),
             queue: None,
             slots: Vec::new(),
+            was_queued: false,
         }
     }
 
@@ -248,6 +252,12 @@ impl Job {
     /// ECS refused to run the current attempt: no task exists and none ever will.
     pub fn failed_at_launch(&self) -> bool {
         self.status == JobStatus::Failed && self.current_attempt().task_arn.is_none()
+    }
+
+    /// ECS refused the launch of the request that created the job, which was answered
+    /// with that refusal (`502`); a job that waited first was answered `201`.
+    pub fn refused_at_submission(&self) -> bool {
+        self.failed_at_launch() && !self.was_queued
     }
 
     /// Whether a request carries the same body as the one that created this job.

@@ -205,6 +205,7 @@ impl Job {
         let (queue, reason) = slot_wait(claims, self.queue.as_ref());
         self.queue = Some(queue);
         self.status_reason = Some(reason);
+        self.was_queued = true;
         self
     }
 

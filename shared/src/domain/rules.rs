@@ -102,6 +102,7 @@ impl Job {
         self.status_reason.clone_from(&update.status_reason);
         self.updated_at = update.updated_at;
         self.queue.clone_from(&update.queue);
+        self.was_queued |= update.queue.is_some();
         match &update.slots {
             SlotChange::Keep => {}
             SlotChange::Take(claims) => self.slots = claims.iter().map(|c| c.pool.clone()).collect(),
