@@ -5,7 +5,7 @@ use shared::adapters::ecs::EcsTaskLauncher;
 use shared::adapters::sqs::SqsLaunchQueue;
 use shared::app::JobService;
 use shared::infra::config::{LaunchConfig, OrExitAtInit, ProcessEnvironment};
-use shared::infra::sdk::{self, dynamodb_client, ecs_client, sqs_client, CallBudget};
+use shared::infra::sdk::{self, dynamodb_client, ecs_client, sqs_config, CallBudget};
 
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
@@ -17,7 +17,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     let store = DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), config.table);
     let launcher =
         EcsTaskLauncher::new(ecs_client(&sdk, CallBudget::ECS), &config.ecs).or_exit_at_init(CONTRACT.function);
-    let queue = SqsLaunchQueue::new(sqs_client(&sdk, CallBudget::SQS), config.launch_queue_url);
+    let queue = SqsLaunchQueue::new(sqs_config(&sdk, CallBudget::SQS), config.launch_queue_url);
     let service = JobService::new(store, launcher, config.definitions)
         .with_queue(queue)
         .with_service_limit(config.max_running);

@@ -4,7 +4,7 @@ use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::sqs::SqsLaunchQueue;
 use shared::app::JobService;
 use shared::infra::config::{JobEventsConfig, OrExitAtInit, ProcessEnvironment};
-use shared::infra::sdk::{self, dynamodb_client, sqs_client, CallBudget};
+use shared::infra::sdk::{self, dynamodb_client, sqs_config, CallBudget};
 
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
@@ -14,7 +14,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let sdk = sdk::load(&ProcessEnvironment).await.or_exit_at_init(CONTRACT.function);
 
     let store = DynamoJobStore::new(dynamodb_client(&sdk, CallBudget::DYNAMODB), config.table);
-    let queue = SqsLaunchQueue::new(sqs_client(&sdk, CallBudget::SQS), config.launch_queue_url);
+    let queue = SqsLaunchQueue::new(sqs_config(&sdk, CallBudget::SQS), config.launch_queue_url);
     let handler = JobEvents::new(JobService::without_launcher(store).with_queue(queue));
 
     lambda_runtime::run(service_fn(|event: LambdaEvent<serde_json::Value>| async {

@@ -46,8 +46,8 @@ async fn each_function_calls_only_the_operations_it_declares() {
         DynamoJobStore::new(aws_sdk_dynamodb::Client::from_conf(config), &table)
     };
     let queue = |recorder: &OperationRecorder| {
-        let config = sqs_config(&sdk, CallBudget::SQS).interceptor(recorder.clone()).build();
-        SqsLaunchQueue::new(aws_sdk_sqs::Client::from_conf(config), required_env("LAUNCH_QUEUE_URL"))
+        let config = sqs_config(&sdk, CallBudget::SQS).interceptor(recorder.clone());
+        SqsLaunchQueue::new(config, required_env("LAUNCH_QUEUE_URL"))
     };
     let (create_calls, events_calls, api_calls, reconciler_calls) = (
         OperationRecorder::default(),

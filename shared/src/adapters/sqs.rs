@@ -1,7 +1,15 @@
 //! The SQS adapter of [`LaunchQueue`]: each message is JSON, delayed with SQS's own
 //! `DelaySeconds` (at most 15 minutes: a later time is reached in hops, the consumer
 //! sending the message on again until it is due).
+//!
+//! Its client is created when the first message is sent, not at cold start: create-job
+//! and job-events send one only when a launch is deferred or a slot is freed, which most
+//! invocations never do, and creating an SDK client costs every cold start the parsing
+//! of that SDK's endpoint partition table (about 0.4 M instructions, measured).
 
+use std::sync::OnceLock;
+
+use aws_sdk_sqs::config::Builder;
 use aws_sdk_sqs::Client;
 use chrono::{DateTime, Utc};
 
@@ -13,18 +21,27 @@ pub const SEND_MESSAGE: &str = "sqs:SendMessage";
 /// SQS delays a message 900 s at most.
 const MAX_DELAY_SECONDS: i64 = 900;
 
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct SqsLaunchQueue {
-    client: Client,
+    config: Builder,
+    client: OnceLock<Client>,
     queue_url: String,
 }
 
 impl SqsLaunchQueue {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+    /// The queue at `queue_url`, through a client made from `config` when first needed
+    /// (see `shared::infra::sdk::sqs_config`).
+    pub fn new(config: Builder, queue_url: impl Into<String>) -> Self {
         Self {
-            client,
+            config,
+            client: OnceLock::new(),
             queue_url: queue_url.into(),
         }
+    }
+
+    fn client(&self) -> &Client {
+        self.client
+            .get_or_init(|| Client::from_conf(self.config.clone().build()))
     }
 }
 
@@ -40,7 +57,7 @@ pub fn delay_seconds(not_before: Option<DateTime<Utc>>, now: DateTime<Utc>) -> i
 impl LaunchQueue for SqsLaunchQueue {
     async fn send(&self, message: &LaunchMessage, not_before: Option<DateTime<Utc>>) -> Result<(), QueueError> {
         let body = serde_json::to_string(message).map_err(|e| QueueError { source: e.into() })?;
-        self.client
+        self.client()
             .send_message()
             .queue_url(&self.queue_url)
             .message_body(body)

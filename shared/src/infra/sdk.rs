@@ -135,13 +135,9 @@ pub fn ecs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::Client {
     aws_sdk_ecs::Client::from_conf(ecs_config(sdk, budget).build())
 }
 
-/// The SQS client of the functions that use the launch queue, within `budget`
-/// (normally [`CallBudget::SQS`]).
-pub fn sqs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::Client {
-    aws_sdk_sqs::Client::from_conf(sqs_config(sdk, budget).build())
-}
-
-/// The configuration behind [`sqs_client`], open to further settings.
+/// The SQS client configuration of the functions that use the launch queue, within
+/// `budget` (normally [`CallBudget::SQS`]); `SqsLaunchQueue` makes its client from it
+/// when it first sends.
 pub fn sqs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::config::Builder {
     aws_sdk_sqs::config::Builder::from(sdk)
         .timeout_config(budget.timeouts())
