@@ -136,7 +136,7 @@ fn cancelled(err: &TransactWriteItemsError) -> Option<Cancelled> {
 
 impl DynamoJobStore {
     /// The counter updates that take (or give back) one slot of each pool.
-    fn counter_updates(&self, slots: &SlotChange, held: &[SlotPool]) -> Result<Vec<TransactWriteItem>, StoreError> {
+    fn counter_updates(&self, slots: &SlotChange) -> Result<Vec<TransactWriteItem>, StoreError> {
         let mut items = Vec::new();
         let build = |update: aws_sdk_dynamodb::types::builders::UpdateBuilder| {
             update
@@ -162,7 +162,7 @@ impl DynamoJobStore {
             }
             // What the job holds is what goes back; the job's own condition
             // (`attribute_exists(slots)`) makes sure it goes back once.
-            SlotChange::Release(_) => {
+            SlotChange::Release(held) => {
                 for pool in held {
                     items.push(build(
                         Update::builder()
@@ -282,7 +282,7 @@ impl JobStore for DynamoJobStore {
                 .build()
                 .map_err(|e| invalid(job.id, "cannot be encoded", Some(e.into())))?;
             let mut items = vec![TransactWriteItem::builder().put(put).build()];
-            items.extend(self.counter_updates(&SlotChange::Take(claims.to_vec()), &[])?);
+            items.extend(self.counter_updates(&SlotChange::Take(claims.to_vec()))?);
             match self.transact(items).await? {
                 None => return Ok(Created::Inserted),
                 Some(Cancelled::Limit) => return Ok(Created::LimitReached),
@@ -529,10 +529,6 @@ impl JobStore for DynamoJobStore {
         }
 
         // The job's change and its slots' counters in one atomic write.
-        let held = match &update.slots {
-            SlotChange::Release(pools) => pools.clone(),
-            _ => Vec::new(),
-        };
         let job_update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(Self::key(id)))
@@ -543,7 +539,7 @@ impl JobStore for DynamoJobStore {
             .build()
             .map_err(|e| invalid(id, "update cannot be built", Some(e.into())))?;
         let mut items = vec![TransactWriteItem::builder().update(job_update).build()];
-        items.extend(self.counter_updates(&update.slots, &held)?);
+        items.extend(self.counter_updates(&update.slots)?);
         Ok(match self.transact(items).await? {
             None => Updated::Applied,
             Some(Cancelled::Limit) => Updated::LimitReached,

@@ -323,14 +323,10 @@ where
     }
 
     /// Writes `update`, announces what it calls for, and answers the job as stored.
-    async fn write(&self, mut job: Job, update: &crate::domain::JobUpdate) -> Result<Job, ServiceError> {
+    async fn write(&self, job: Job, update: &crate::domain::JobUpdate) -> Result<Job, ServiceError> {
         match self.store.update(job.id, update).await? {
-            Updated::Applied => {
-                job.apply(update);
-                self.announce(&job, update).await;
-                Ok(job)
-            }
-            Updated::GuardFailed | Updated::LimitReached => self.reread(job).await,
+            Updated::Applied => Ok(self.applied(job, update).await),
+            Updated::GuardFailed | Updated::LimitReached => self.reread(job.id).await,
         }
     }
 
@@ -390,9 +386,7 @@ where
         tracing::warn!(job_id = %job.id, task_arn, "ECS no longer knows the task; its final state is lost");
         match self.store.update(job.id, &update).await? {
             Updated::Applied => {
-                let mut job = job.clone();
-                job.apply(&update);
-                self.announce(&job, &update).await;
+                self.applied(job.clone(), &update).await;
                 Ok(true)
             }
             Updated::GuardFailed | Updated::LimitReached => Ok(false),

@@ -273,7 +273,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
             let update = job.take_slots(claims.clone(), now);
             match self.store.update(job.id, &update).await? {
                 Updated::Applied => job.apply(&update),
-                Updated::GuardFailed => return self.reread(job).await,
+                Updated::GuardFailed => return self.reread(job.id).await,
                 Updated::LimitReached => {
                     if job
                         .queue
@@ -328,11 +328,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
     /// launch goes on the queue for its next try, a freed slot is announced.
     async fn record(&self, mut job: Job, update: JobUpdate, task_started: bool) -> Result<Job, ServiceError> {
         match self.store.update(job.id, &update).await {
-            Ok(Updated::Applied) => {
-                job.apply(&update);
-                self.announce(&job, &update).await;
-                Ok(job)
-            }
+            Ok(Updated::Applied) => Ok(self.applied(job, &update).await),
             // The job moved since it was read. A task that exists is still recorded (see
             // `record_started_task`); otherwise an ECS event or a concurrent launcher
             // recorded something first: report what is stored.
@@ -343,7 +339,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
                     Err(err) => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
                 }
             }
-            Ok(Updated::GuardFailed | Updated::LimitReached) => self.reread(job).await,
+            Ok(Updated::GuardFailed | Updated::LimitReached) => self.reread(job.id).await,
             Err(err) if task_started => Ok(launched_but_not_recorded(job, &update, &with_causes(&err))),
             // The job is recorded; it is the write of its next step that failed. The
             // reconciler finds it and tries again.
@@ -386,7 +382,14 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
                 return Ok(job);
             }
         }
-        self.reread_by_id(id).await
+        self.reread(id).await
+    }
+
+    /// The job after `update` was written, with what the update calls for announced.
+    pub(super) async fn applied(&self, mut job: Job, update: &JobUpdate) -> Job {
+        job.apply(update);
+        self.announce(&job, update).await;
+        job
     }
 
     /// After a write: the next launch try goes on the queue; a freed slot is announced so
@@ -452,8 +455,7 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
             };
             match self.store.update(job_id, &update).await? {
                 Updated::Applied => {
-                    job.apply(&update);
-                    self.announce(&job, &update).await;
+                    self.applied(job, &update).await;
                     return Ok(EventOutcome::Applied {
                         job_id,
                         status: update.status,
@@ -481,11 +483,7 @@ impl<S: JobStore, L, Q> JobService<S, L, Q> {
     }
 
     /// The job as stored, after a write lost a race.
-    pub(super) async fn reread(&self, job: Job) -> Result<Job, ServiceError> {
-        self.reread_by_id(job.id).await
-    }
-
-    pub(super) async fn reread_by_id(&self, id: JobId) -> Result<Job, ServiceError> {
+    pub(super) async fn reread(&self, id: JobId) -> Result<Job, ServiceError> {
         self.store
             .get(id)
             .await?
