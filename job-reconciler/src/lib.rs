@@ -12,7 +12,7 @@ use shared::adapters::{dynamodb, ecs, sqs};
 use shared::app::{JobService, PassReport, ServiceError};
 use shared::infra::config::LaunchConfig;
 use shared::infra::contract::FunctionContract;
-use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher};
+use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskStopper};
 
 /// What job-reconciler reads and calls.
 pub const CONTRACT: FunctionContract = FunctionContract {
@@ -26,6 +26,7 @@ pub const CONTRACT: FunctionContract = FunctionContract {
         ecs::RUN_TASK,
         ecs::DESCRIBE_TASKS,
         ecs::LIST_TASKS,
+        ecs::STOP_TASK,
         sqs::SEND_MESSAGE,
     ],
 };
@@ -100,7 +101,7 @@ pub struct JobReconciler<S, L, Q> {
 impl<S, L, Q> JobReconciler<S, L, Q>
 where
     S: JobStore,
-    L: TaskLauncher + TaskInspector,
+    L: TaskLauncher + TaskInspector + TaskStopper,
     Q: LaunchQueue,
 {
     pub fn new(service: JobService<S, L, Q>) -> Self {

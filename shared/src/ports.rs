@@ -274,6 +274,37 @@ pub trait TaskInspector: Send + Sync {
     fn find(&self, started_by: StartedBy) -> impl Future<Output = Result<Option<String>, InspectError>> + Send;
 }
 
+/// ECS did not take a StopTask (throttled, unavailable): the reconciler asks again.
+#[derive(Debug, thiserror::Error)]
+#[error("ECS did not stop task {task_arn}")]
+pub struct StopError {
+    pub task_arn: String,
+    #[source]
+    pub source: Cause,
+}
+
+/// Stops tasks: a cancel, a timeout, a task whose job no longer wants it.
+pub trait TaskStopper: Send + Sync {
+    /// Asks ECS to stop `task_arn`, giving `reason` (ECS shows it as the task's
+    /// `stoppedReason`). Stopping a task that has stopped already is not an error.
+    fn stop(&self, task_arn: &str, reason: &str) -> impl Future<Output = Result<(), StopError>> + Send;
+}
+
+/// What time it is. The system clock in production; tests move a manual one.
+pub trait Clock: Send + Sync {
+    fn now(&self) -> DateTime<Utc>;
+}
+
+/// The system's clock.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> DateTime<Utc> {
+        Utc::now()
+    }
+}
+
 /// A message on the launch queue: what the launcher should look at, and when.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "camelCase")]
@@ -284,6 +315,10 @@ pub enum LaunchMessage {
     /// A job of `definition` gave its slot back: start the oldest job waiting for one.
     #[serde(rename_all = "camelCase")]
     SlotFreed { definition: String },
+    /// A task runs that no job wants (its job was cancelled, or finished, while its
+    /// launch was in flight): stop it. Sent by functions that cannot stop tasks themselves.
+    #[serde(rename_all = "camelCase")]
+    StopTask { task_arn: String, reason: String },
 }
 
 /// The launch queue could not take a message. Never fatal: the reconciler finds every
@@ -344,6 +379,12 @@ impl<T: TaskInspector + ?Sized> TaskInspector for std::sync::Arc<T> {
 
     fn find(&self, started_by: StartedBy) -> impl Future<Output = Result<Option<String>, InspectError>> + Send {
         (**self).find(started_by)
+    }
+}
+
+impl<T: TaskStopper + ?Sized> TaskStopper for std::sync::Arc<T> {
+    fn stop(&self, task_arn: &str, reason: &str) -> impl Future<Output = Result<(), StopError>> + Send {
+        (**self).stop(task_arn, reason)
     }
 }
 

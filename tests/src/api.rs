@@ -99,6 +99,17 @@ pub fn get_job_event(id: &str, caller: Caller<'_>) -> Value {
     )
 }
 
+pub fn delete_job_event(id: &str, caller: Caller<'_>) -> Value {
+    gateway_event(
+        "DELETE",
+        &format!("/jobs/{id}"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        caller,
+    )
+}
+
 fn into_request(event: Value) -> Request {
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
 }
@@ -109,6 +120,10 @@ pub fn post_job(body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -
 
 pub fn get_job(id: &str, caller: Caller<'_>) -> Request {
     into_request(get_job_event(id, caller))
+}
+
+pub fn delete_job(id: &str, caller: Caller<'_>) -> Request {
+    into_request(delete_job_event(id, caller))
 }
 
 /// The body of a response as JSON.

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::domain::EcsTaskStatus;
 use shared::domain::{
-    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, SlotClaim, SlotPool, TaskEventGuard,
-    UpdateGuard,
+    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, RetryPolicy, SlotClaim, SlotPool,
+    TaskEventGuard, UpdateGuard,
 };
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{Created, JobStore, Updated};
@@ -34,6 +34,8 @@ fn new_job() -> Job {
             container: "app".into(),
             parameters: BTreeMap::from([("REPORT_DATE".into(), "2026-11-01".into())]),
             idempotency_key: None,
+            retry: RetryPolicy::default(),
+            timeout: None,
         },
         at(0),
     )
@@ -53,7 +55,7 @@ async fn launched_job<S: JobStore>(store: &S) -> Job {
 }
 
 fn event_update(job: &Job, event: &TaskStateChange) -> JobUpdate {
-    match decide(job, 1, &event.observation()) {
+    match decide(job, 1, &event.observation(), 0.0) {
         EventDecision::Apply(update) => *update,
         EventDecision::Ignore(why) => panic!("expected a write for version {}: {why}", event.version),
     }
@@ -176,6 +178,7 @@ pub async fn a_terminal_job_never_changes<S: JobStore>(store: Arc<S>) {
     // An update decided before the job finished, even with a newer version, is refused.
     let mut later = event_update(&job, &events[3]);
     later.guard = UpdateGuard::TaskEvent(TaskEventGuard {
+        timed_out: false,
         task_arn: TASK_ARN.to_owned(),
         version: events[7].version + 1,
         stopped: false,
@@ -236,7 +239,7 @@ pub async fn an_event_of_another_task_never_moves_an_attempt_whose_task_is_recor
     assert_eq!(now.attempts.current().task_arn.as_deref(), Some(TASK_ARN));
     // Against the stored job the rule itself ignores it.
     assert!(matches!(
-        decide(&now, 1, &other_task_running().observation()),
+        decide(&now, 1, &other_task_running().observation(), 0.0),
         EventDecision::Ignore(shared::domain::Ignored::OtherTask { .. })
     ));
 }
@@ -302,6 +305,7 @@ pub async fn a_newer_stopped_event_of_the_same_task_replaces_the_verdict<S: JobS
     );
     let mut not_stopped = succeeded.clone();
     not_stopped.guard = UpdateGuard::TaskEvent(TaskEventGuard {
+        timed_out: false,
         task_arn: TASK_ARN.to_owned(),
         version: with_exit_code.version + 1,
         stopped: false,

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use shared::app::{EventOutcome, JobService};
 use shared::domain::JobDefinitions;
-use shared::ports::{JobStore, TaskLauncher};
+use shared::ports::{JobStore, TaskLauncher, TaskStopper};
 use shared::testing::queue::RecordingLaunchQueue;
 
 use crate::api::{self, Caller};
@@ -17,23 +17,23 @@ use crate::api::{self, Caller};
 pub struct World<S, L> {
     pub create: create_job::CreateJob<S, L, Arc<RecordingLaunchQueue>>,
     pub events: JobEvents<S, Arc<RecordingLaunchQueue>>,
-    pub api: JobApi<S>,
+    pub api: JobApi<S, L, Arc<RecordingLaunchQueue>>,
     /// The reconciler's use cases, on the same store and launcher.
     pub reconciler: JobService<S, L, Arc<RecordingLaunchQueue>>,
     /// What the handlers put on the launch queue.
     pub queue: Arc<RecordingLaunchQueue>,
 }
 
-impl<S: JobStore + Clone, L: TaskLauncher + Clone> World<S, L> {
+impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper + Clone> World<S, L> {
     pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
         let queue = Arc::new(RecordingLaunchQueue::default());
         Self {
             create: create_job::CreateJob::new(
                 JobService::new(store.clone(), launcher.clone(), definitions.clone()).with_queue(queue.clone()),
             ),
-            reconciler: JobService::new(store.clone(), launcher, definitions).with_queue(queue.clone()),
+            reconciler: JobService::new(store.clone(), launcher.clone(), definitions).with_queue(queue.clone()),
             events: JobEvents::new(JobService::without_launcher(store.clone()).with_queue(queue.clone())),
-            api: JobApi::new(JobService::without_launcher(store)),
+            api: JobApi::new(JobService::new(store, launcher, JobDefinitions::default()).with_queue(queue.clone())),
             queue,
         }
     }
@@ -44,6 +44,11 @@ impl<S: JobStore + Clone, L: TaskLauncher + Clone> World<S, L> {
 
     pub async fn get(&self, id: &str, caller: Caller<'_>) -> Response<Body> {
         self.api.handle(api::get_job(id, caller)).await
+    }
+
+    /// `DELETE /jobs/{id}`: the owner's cancel.
+    pub async fn cancel(&self, id: &str, caller: Caller<'_>) -> Response<Body> {
+        self.api.handle(api::delete_job(id, caller)).await
     }
 
     /// The job as its owner sees it now.

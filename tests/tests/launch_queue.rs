@@ -58,10 +58,7 @@ fn alice() -> Owner {
 }
 
 fn request() -> JobRequest {
-    JobRequest {
-        definition: "report".into(),
-        parameters: Default::default(),
-    }
+    JobRequest::new("report", Default::default())
 }
 
 /// ECS's story of one task, from PROVISIONING to STOPPED with `exit_code`.
@@ -496,6 +493,8 @@ fn waiting_job(created_minutes_ago: i64, queue: shared::domain::Queued) -> Job {
             container: "app".into(),
             parameters: Default::default(),
             idempotency_key: None,
+            retry: shared::domain::RetryPolicy::default(),
+            timeout: None,
         },
         Utc::now() - chrono::Duration::minutes(created_minutes_ago),
     );

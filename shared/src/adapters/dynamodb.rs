@@ -22,9 +22,10 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, SlotChange,
-    SlotClaim, SlotPool, UpdateGuard, WaitReason,
+    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, RetryPolicy,
+    SlotChange, SlotClaim, SlotPool, UpdateGuard, WaitReason,
 };
+use crate::infra::config::RetryDocument;
 use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 
 /// The operations this adapter calls, as IAM actions.
@@ -384,6 +385,11 @@ impl JobStore for DynamoJobStore {
         } else {
             " AND attribute_not_exists(slots)"
         });
+        condition.push_str(if update.decided_after_cancel {
+            " AND attribute_exists(cancelRequestedAt)"
+        } else {
+            " AND attribute_not_exists(cancelRequestedAt)"
+        });
         let mut values = HashMap::from([
             (":attempt".to_owned(), encode(id, &AttemptItem::from(&update.attempt))?),
             (
@@ -409,7 +415,13 @@ impl JobStore for DynamoJobStore {
                 condition.push_str(&format!(
                     " AND (attribute_not_exists({attempt}.taskArn) OR {attempt}.taskArn = :taskArn) \
                      AND (attribute_not_exists({attempt}.eventVersion) OR {attempt}.eventVersion < :version) \
-                     AND (NOT (#status IN (:succeeded, :failed, :cancelled))"
+                     AND {}({attempt}.timedOutAfter) \
+                     AND (NOT (#status IN (:succeeded, :failed, :cancelled))",
+                    if event.timed_out {
+                        "attribute_exists"
+                    } else {
+                        "attribute_not_exists"
+                    }
                 ));
                 if event.stopped {
                     // A newer STOPPED event of the same task may correct the verdict an
@@ -425,6 +437,15 @@ impl JobStore for DynamoJobStore {
                 condition.push(')');
                 values.insert(":taskArn".to_owned(), AttributeValue::S(event.task_arn.clone()));
                 values.insert(":version".to_owned(), AttributeValue::N(event.version.to_string()));
+                for (name, status) in terminal {
+                    values.insert(name.to_owned(), status_value(status));
+                }
+            }
+            UpdateGuard::HasTask { task_arn } => {
+                condition.push_str(&format!(
+                    " AND {attempt}.taskArn = :taskArn AND NOT (#status IN (:succeeded, :failed, :cancelled))"
+                ));
+                values.insert(":taskArn".to_owned(), AttributeValue::S(task_arn.clone()));
                 for (name, status) in terminal {
                     values.insert(name.to_owned(), status_value(status));
                 }
@@ -453,6 +474,15 @@ impl JobStore for DynamoJobStore {
             "updatedAt = :updatedAt".to_owned(),
         ];
         let mut removes = Vec::new();
+        if let Some(next) = &update.next_attempt {
+            // Past the end of the list: DynamoDB appends it.
+            sets.push(format!("attempts[{}] = :nextAttempt", index + 1));
+            values.insert(":nextAttempt".to_owned(), encode(id, &AttemptItem::from(next))?);
+        }
+        if let (Some(at), false) = (update.cancel_requested_at, update.decided_after_cancel) {
+            sets.push("cancelRequestedAt = :cancelRequestedAt".to_owned());
+            values.insert(":cancelRequestedAt".to_owned(), AttributeValue::S(timestamp(at)));
+        }
         match &update.status_reason {
             Some(reason) => {
                 sets.push("statusReason = :reason".to_owned());
@@ -629,6 +659,13 @@ struct JobItem {
     queued_since: Option<String>,
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     was_queued: bool,
+    /// Absent on jobs recorded before retries existed: they had one attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry: Option<RetryDocument>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timeout_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 /// A waiting job's queue entry.
@@ -677,6 +714,8 @@ struct AttemptItem {
     stopped_at: Option<DateTime<Utc>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     event_version: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    timed_out_after: Option<u64>,
 }
 
 impl From<&Attempt> for AttemptItem {
@@ -692,6 +731,7 @@ impl From<&Attempt> for AttemptItem {
             started_at: a.started_at,
             stopped_at: a.stopped_at,
             event_version: a.event_version,
+            timed_out_after: a.timed_out_after,
         }
     }
 }
@@ -709,6 +749,7 @@ impl From<AttemptItem> for Attempt {
             started_at: a.started_at,
             stopped_at: a.stopped_at,
             event_version: a.event_version,
+            timed_out_after: a.timed_out_after,
         }
     }
 }
@@ -736,6 +777,9 @@ impl From<&Job> for JobItem {
             queued_for: waiting.then(|| job.definition.clone()),
             queued_since: waiting.then(|| pending_since(job)),
             was_queued: job.was_queued,
+            retry: Some(RetryDocument::from(&job.retry)),
+            timeout_seconds: job.timeout.map(|t| t.as_secs()),
+            cancel_requested_at: job.cancel_requested_at,
         }
     }
 }
@@ -753,6 +797,8 @@ enum InvalidJobItem {
     QueueReason(String),
     #[error("slot pool {0:?} is not one this service writes")]
     SlotPool(String),
+    #[error("retry policy: {0}")]
+    Retry(String),
 }
 
 impl TryFrom<JobItem> for Job {
@@ -770,6 +816,13 @@ impl TryFrom<JobItem> for Job {
                 next_try_at: q.next_try_at,
                 outcome_unknown_since: q.outcome_unknown_since,
             }),
+        };
+        let retry = match item.retry {
+            Some(document) => document.policy().map_err(InvalidJobItem::Retry)?,
+            None => RetryPolicy {
+                attempts: 1,
+                ..RetryPolicy::default()
+            },
         };
         let slots = item
             .slots
@@ -791,6 +844,9 @@ impl TryFrom<JobItem> for Job {
             queue,
             slots,
             was_queued: item.was_queued,
+            retry,
+            timeout: item.timeout_seconds.map(std::time::Duration::from_secs),
+            cancel_requested_at: item.cancel_requested_at,
         })
     }
 }

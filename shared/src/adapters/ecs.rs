@@ -22,13 +22,15 @@ use chrono::{DateTime, Utc};
 use crate::domain::{ContainerObservation, EcsTaskStatus, StartedBy, TaskObservation};
 use crate::infra::config::{ConfigError, EcsConfig};
 use crate::ports::{
-    Cause, InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+    Cause, InspectError, LaunchError, LaunchRefusal, Launched, StopError, TaskInspector, TaskLauncher, TaskLookup,
+    TaskRequest, TaskStopper,
 };
 
 /// The operations this adapter calls, as IAM actions.
 pub const RUN_TASK: &str = "ecs:RunTask";
 pub const DESCRIBE_TASKS: &str = "ecs:DescribeTasks";
 pub const LIST_TASKS: &str = "ecs:ListTasks";
+pub const STOP_TASK: &str = "ecs:StopTask";
 
 /// Tag keys put on every task, so that tasks can be traced back to jobs in the console
 /// and in Cost Explorer.
@@ -59,6 +61,72 @@ impl EcsTaskLauncher {
             cluster: config.cluster.clone(),
             network: NetworkConfiguration::builder().awsvpc_configuration(vpc).build(),
         })
+    }
+}
+
+/// Stops tasks of one cluster: what job-api needs to cancel a job, without the launch
+/// configuration it never uses. Its client is made on the first stop, as the SQS
+/// adapter's is: most job-api invocations are reads, and an SDK client costs every cold
+/// start the parsing of its endpoint partition table.
+#[derive(Debug)]
+pub struct EcsTaskStopper {
+    config: aws_sdk_ecs::config::Builder,
+    client: std::sync::OnceLock<Client>,
+    cluster: String,
+}
+
+impl EcsTaskStopper {
+    /// Stops tasks of `cluster` through a client made from `config` when first needed
+    /// (see `shared::infra::sdk::ecs_config`).
+    pub fn new(config: aws_sdk_ecs::config::Builder, cluster: impl Into<String>) -> Self {
+        Self {
+            config,
+            client: std::sync::OnceLock::new(),
+            cluster: cluster.into(),
+        }
+    }
+}
+
+impl TaskStopper for EcsTaskStopper {
+    async fn stop(&self, task_arn: &str, reason: &str) -> Result<(), StopError> {
+        let client = self
+            .client
+            .get_or_init(|| Client::from_conf(self.config.clone().build()));
+        stop_task(client, &self.cluster, task_arn, reason).await
+    }
+}
+
+impl TaskStopper for EcsTaskLauncher {
+    async fn stop(&self, task_arn: &str, reason: &str) -> Result<(), StopError> {
+        stop_task(&self.client, &self.cluster, task_arn, reason).await
+    }
+}
+
+/// StopTask: ECS answers a task that has stopped already with the task, and one it no
+/// longer knows with a client error; neither leaves anything running.
+async fn stop_task(client: &Client, cluster: &str, task_arn: &str, reason: &str) -> Result<(), StopError> {
+    // ECS keeps at most 255 characters of the reason.
+    let reason: String = reason.chars().take(255).collect();
+    match client
+        .stop_task()
+        .cluster(cluster)
+        .task(task_arn)
+        .reason(reason)
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(SdkError::ServiceError(failure))
+            if failure.err().code() == Some("InvalidParameterException")
+                && failure.err().message().is_some_and(|m| m.contains("not found")) =>
+        {
+            tracing::info!(task_arn, "StopTask: ECS no longer knows the task");
+            Ok(())
+        }
+        Err(err) => Err(StopError {
+            task_arn: task_arn.to_owned(),
+            source: Box::new(err),
+        }),
     }
 }
 

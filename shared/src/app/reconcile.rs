@@ -18,7 +18,7 @@ use chrono::{DateTime, Utc};
 use super::service::{EventOutcome, JobService, ServiceError};
 use crate::domain::{Job, JobId, LaunchStep, StartedBy, UpdateGuard, WaitReason, DEFAULT_QUEUE_TIMEOUT};
 use crate::ports::{
-    with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskLookup, Updated,
+    with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskLookup, TaskStopper, Updated,
 };
 
 /// A task whose job no event has moved for this long is described on the next pass.
@@ -43,6 +43,10 @@ pub struct PassReport {
     /// Jobs an ECS answer moved, and jobs failed because ECS forgot their task.
     pub moved: usize,
     pub lost: usize,
+    /// Attempts stopped for their timeout, and stops asked again (a cancel or timeout
+    /// whose task is not yet seen stopped).
+    pub timed_out: usize,
+    pub stops_repeated: usize,
     /// Jobs that could not be handled this pass (ECS or the store did not answer).
     pub deferred: usize,
 }
@@ -50,7 +54,7 @@ pub struct PassReport {
 impl<S, L, Q> JobService<S, L, Q>
 where
     S: JobStore,
-    L: TaskLauncher + TaskInspector,
+    L: TaskLauncher + TaskInspector + TaskStopper,
     Q: LaunchQueue,
 {
     /// A launch queue message: the job's next try may be due.
@@ -64,6 +68,10 @@ where
                 }
             },
             LaunchMessage::SlotFreed { definition } => self.slot_freed(definition).await,
+            LaunchMessage::StopTask { task_arn, reason } => {
+                tracing::info!(task_arn, reason, "stopping a task no job wants");
+                Ok(self.launcher.stop(task_arn, reason).await?)
+            }
         }
     }
 
@@ -73,7 +81,7 @@ where
         let Some(job) = self.store.get(id).await? else {
             return Ok(None);
         };
-        let now = Utc::now();
+        let now = self.clock.now();
         match job.launch_step(self.queue_timeout(&job), self.launch_grace, now) {
             LaunchStep::NotWaiting => Ok(Some(job)),
             LaunchStep::NotDue { at } => {
@@ -117,7 +125,7 @@ where
     /// hold their slot already, or back off from throttling or missing capacity, are left
     /// to their own next try.
     async fn start_oldest_waiting(&self, definition: &str) -> Result<Waiting, ServiceError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         for id in self.store.queued(definition, QUEUE_PAGE).await? {
             let Some(job) = self.store.get(id).await? else { continue };
             if !job.slots.is_empty() {
@@ -144,7 +152,7 @@ where
 
     /// One reconciliation pass over every unfinished job.
     pub async fn reconcile(&self) -> Result<PassReport, ServiceError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let mut report = PassReport::default();
 
         // Waiting jobs first, oldest first per definition, so that a slot a pass frees
@@ -171,7 +179,16 @@ where
                     continue;
                 }
                 if let Some(task_arn) = job.current_attempt().task_arn.clone() {
-                    if quiet_since(&job, self.quiet_for, now) {
+                    if let Some((update, task_arn)) = job.timeout_due(now) {
+                        self.time_out(job, &update, &task_arn, &mut report).await;
+                        continue;
+                    }
+                    let quiet = quiet_since(&job, self.quiet_for, now);
+                    if let (Some((task_arn, reason)), true) = (job.stop_pending(), quiet) {
+                        report.stops_repeated += 1;
+                        self.stop_task(&job, &task_arn, &reason).await;
+                    }
+                    if quiet {
                         quiet_tasks.push((job, task_arn));
                         // Asked about as soon as a DescribeTasks call's worth is known, so a
                         // pass holds at most one batch of jobs at a time.
@@ -289,7 +306,7 @@ where
                     let update = job.launch_deferred(
                         WaitReason::NoAnswer,
                         "ECS did not say whether an earlier launch started a task",
-                        Utc::now(),
+                        self.clock.now(),
                         fastrand::f64(),
                     );
                     tracing::warn!(job_id = %job.id, error = with_causes(&err), "cannot look for the task by startedBy");
@@ -378,10 +395,31 @@ where
         }
     }
 
+    /// Records that the current attempt ran past its timeout, then stops its task. The
+    /// task's STOPPED report then fails the attempt as timed out (and the retry policy
+    /// decides what follows). Recorded first, so that a crash in between leaves a stop the
+    /// next pass asks for again, never a timeout forgotten.
+    async fn time_out(&self, job: Job, update: &crate::domain::JobUpdate, task_arn: &str, report: &mut PassReport) {
+        match self.store.update(job.id, update).await {
+            Ok(Updated::Applied) => {
+                report.timed_out += 1;
+                let job = self.applied(job, update).await;
+                let reason = job.timeout_stop_reason().unwrap_or_default();
+                tracing::warn!(job_id = %job.id, task_arn, reason, "attempt timed out");
+                self.stop_task(&job, task_arn, &reason).await;
+            }
+            Ok(Updated::GuardFailed | Updated::LimitReached) => {}
+            Err(err) => {
+                tracing::warn!(job_id = %job.id, error = with_causes(&err), "timeout not recorded; next pass retries");
+                report.deferred += 1;
+            }
+        }
+    }
+
     /// ECS no longer knows the task: its final state is lost for good, and the job fails
     /// saying so, unless an event moved it meanwhile (the write's guard).
     async fn task_lost(&self, job: &Job, task_arn: &str) -> Result<bool, crate::ports::StoreError> {
-        let update = job.task_lost(task_arn, Utc::now());
+        let update = job.task_lost(task_arn, self.clock.now());
         debug_assert!(matches!(update.guard, UpdateGuard::Unchanged { .. }));
         tracing::warn!(job_id = %job.id, task_arn, "ECS no longer knows the task; its final state is lost");
         match self.store.update(job.id, &update).await? {

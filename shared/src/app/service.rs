@@ -2,15 +2,16 @@
 
 use std::collections::BTreeMap;
 
-use chrono::Utc;
+use std::sync::Arc;
+use std::time::Duration;
 
 use crate::domain::{
-    decide, EventDecision, IdempotencyKey, Ignored, Job, JobDefinition, JobDefinitions, JobId, JobStatus, JobUpdate,
-    Limits, NewJob, Owner, SlotChange, SlotPool, TaskObservation, WaitReason,
+    decide, Cancel, EventDecision, IdempotencyKey, Ignored, Job, JobDefinition, JobDefinitions, JobId, JobStatus,
+    JobUpdate, Limits, NewJob, Owner, SlotChange, SlotPool, TaskObservation, WaitReason, CANCEL_STOP_REASON,
 };
 use crate::ports::{
-    with_causes, Created, JobStore, LaunchMessage, LaunchQueue, Launched, StoreError, TaskLauncher, TaskRequest,
-    Updated,
+    with_causes, Clock, Created, JobStore, LaunchMessage, LaunchQueue, Launched, StoreError, SystemClock, TaskLauncher,
+    TaskRequest, TaskStopper, Updated,
 };
 
 /// A validated-to-be request body of `POST /jobs`.
@@ -18,6 +19,22 @@ use crate::ports::{
 pub struct JobRequest {
     pub definition: String,
     pub parameters: BTreeMap<String, String>,
+    /// `retry.attempts`: fewer attempts than the definition allows, if set.
+    pub attempts: Option<u32>,
+    /// `timeoutSeconds`: a shorter attempt timeout than the definition's, if set.
+    pub timeout: Option<Duration>,
+}
+
+impl JobRequest {
+    /// A request for `definition` with `parameters` and the definition's own policy.
+    pub fn new(definition: impl Into<String>, parameters: BTreeMap<String, String>) -> Self {
+        Self {
+            definition: definition.into(),
+            parameters,
+            attempts: None,
+            timeout: None,
+        }
+    }
 }
 
 /// Why a use case did not give the caller what they asked for.
@@ -39,11 +56,25 @@ pub enum ServiceError {
     IdempotencyKeyReused,
     #[error("job not found")]
     JobNotFound,
+    /// The request asks for more than its definition allows (`retry.attempts`,
+    /// `timeoutSeconds`): a request may lower them, never raise them.
+    #[error("{field} {requested} is more than job definition {definition:?} allows ({allowed})")]
+    PolicyRaised {
+        definition: String,
+        field: &'static str,
+        requested: u64,
+        allowed: u64,
+    },
+    /// A cancel of a job that has finished: nothing changes.
+    #[error("job {} has finished ({})", job.id, job.status)]
+    JobFinished { job: Box<Job> },
     /// ECS refused the task for good; the job is recorded as FAILED.
     #[error("ECS refused to run job {}: {}", job.id, job.status_reason.as_deref().unwrap_or("no reason given"))]
     LaunchRefused { job: Box<Job> },
     #[error(transparent)]
     Store(#[from] StoreError),
+    #[error(transparent)]
+    Stop(#[from] crate::ports::StopError),
     /// Something that cannot happen did: a defect, reported as such.
     #[error("internal error: {0}")]
     Internal(String),
@@ -64,6 +95,7 @@ pub struct JobService<S, L = NoLauncher, Q = NoQueue> {
     pub(super) quiet_for: std::time::Duration,
     /// How long a job without a task or queue entry is left to the request launching it.
     pub(super) launch_grace: std::time::Duration,
+    pub(super) clock: Arc<dyn Clock>,
 }
 
 /// The launcher of a [`JobService`] that does not launch tasks.
@@ -85,11 +117,12 @@ impl<S: JobStore> JobService<S> {
             service_limit: None,
             quiet_for: super::QUIET_FOR,
             launch_grace: crate::domain::LAUNCH_GRACE,
+            clock: Arc::new(SystemClock),
         }
     }
 }
 
-impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
+impl<S: JobStore, L> JobService<S, L> {
     pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
         Self {
             store,
@@ -99,6 +132,7 @@ impl<S: JobStore, L: TaskLauncher> JobService<S, L> {
             service_limit: None,
             quiet_for: super::QUIET_FOR,
             launch_grace: crate::domain::LAUNCH_GRACE,
+            clock: Arc::new(SystemClock),
         }
     }
 }
@@ -114,6 +148,7 @@ impl<S, L> JobService<S, L, NoQueue> {
             service_limit: self.service_limit,
             quiet_for: self.quiet_for,
             launch_grace: self.launch_grace,
+            clock: self.clock,
         }
     }
 }
@@ -136,6 +171,12 @@ impl<S, L, Q> JobService<S, L, Q> {
     /// launching it before the reconciler takes over (default [`crate::domain::LAUNCH_GRACE`]).
     pub fn with_launch_grace(mut self, grace: std::time::Duration) -> Self {
         self.launch_grace = grace;
+        self
+    }
+
+    /// The same service, telling time by `clock` (tests move it by hand).
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = clock;
         self
     }
 
@@ -194,6 +235,8 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
             });
         }
 
+        let (retry, timeout) = job_policy(&request, definition)?;
+
         let id = match &idempotency_key {
             Some(key) => JobId::for_idempotency_key(&owner, key),
             None => JobId::random(),
@@ -206,8 +249,10 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
                 container: definition.container.clone(),
                 parameters: request.parameters,
                 idempotency_key,
+                retry,
+                timeout,
             },
-            Utc::now(),
+            self.clock.now(),
         );
         let task = TaskRequest::for_current_attempt(&job, &definition.task_definition);
         let bytes = task.overrides_bytes();
@@ -237,8 +282,11 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
         let job = match created {
             Created::Inserted => holding,
             Created::AlreadyExists(existing) => {
+                let same_policy =
+                    existing.retry.attempts == holding.retry.attempts && existing.timeout == holding.timeout;
                 if existing.owner != holding.owner
                     || !existing.matches_request(&holding.definition, &holding.parameters)
+                    || !same_policy
                 {
                     return Err(ServiceError::IdempotencyKeyReused);
                 }
@@ -260,7 +308,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
     /// The job returned is the one recorded (or, if recording failed, the one that will be
     /// once the next event or pass records it).
     pub(super) async fn start(&self, mut job: Job) -> Result<Job, ServiceError> {
-        let now = Utc::now();
+        let now = self.clock.now();
         let Some(definition) = self.definitions.get(&job.definition) else {
             let update = job.finished_without_task(
                 format!("job definition '{}' is no longer configured", job.definition),
@@ -290,7 +338,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
 
         let task = TaskRequest::for_current_attempt(&job, &definition.task_definition);
         let launched = self.launcher.launch(&task).await;
-        let now = Utc::now();
+        let now = self.clock.now();
         let jitter = fastrand::f64();
         let (update, task_started) = match launched {
             Ok(Launched::Started { task_arn }) => {
@@ -366,9 +414,14 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
                 return Err(ServiceError::Internal(format!("job {id} vanished after its launch")));
             };
             if !job.awaiting_launch() {
+                // Cancelled (or finished) while the launch was in flight: the task it
+                // started must not run.
+                if job.status.is_terminal() && job.current_attempt().task_arn.as_deref() != Some(task_arn) {
+                    self.stop_disowned(&job, task_arn).await;
+                }
                 return Ok(job);
             }
-            let mut update = job.launched(task_arn.to_owned(), Utc::now());
+            let mut update = job.launched(task_arn.to_owned(), self.clock.now());
             if let Some(definition) = self.definitions.get(&job.definition) {
                 let mut claims = job.slot_claims(self.limits(definition));
                 if !claims.is_empty() {
@@ -425,6 +478,21 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
         }
     }
 
+    /// A task of this job runs that the job does not want (see [`Job::disowns`]): it is
+    /// handed to the launcher to stop, through the launch queue, so that functions without
+    /// the right to stop tasks can report it too. If the queue does not take it, the
+    /// task's next event tries again.
+    pub(super) async fn stop_disowned(&self, job: &Job, task_arn: &str) {
+        tracing::warn!(job_id = %job.id, task_arn, status = %job.status, "a task runs that its job no longer wants; stopping it");
+        let message = LaunchMessage::StopTask {
+            task_arn: task_arn.to_owned(),
+            reason: job.disowned_stop_reason().to_owned(),
+        };
+        if let Err(err) = self.queue.send(&message, None).await {
+            tracing::warn!(job_id = %job.id, task_arn, error = with_causes(&err), "launch queue unavailable; the task's next event asks again");
+        }
+    }
+
     /// Applies one observation of a task (an ECS event, or ECS's DescribeTasks answer
     /// through the reconciler): one keyed read through `startedBy`, then at most one
     /// conditional write. A write whose guard fails because the job moved in between is
@@ -449,8 +517,13 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
         const DECISIONS: usize = 3;
         let job_id = job.id;
         for _ in 0..DECISIONS {
-            let update = match decide(&job, attempt, task) {
-                EventDecision::Ignore(why) => return Ok(EventOutcome::Ignored { job_id, why }),
+            let update = match decide(&job, attempt, task, fastrand::f64()) {
+                EventDecision::Ignore(why) => {
+                    if job.disowns(attempt, task) {
+                        self.stop_disowned(&job, &task.task_arn).await;
+                    }
+                    return Ok(EventOutcome::Ignored { job_id, why });
+                }
                 EventDecision::Apply(update) => *update,
             };
             match self.store.update(job_id, &update).await? {
@@ -468,6 +541,56 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
             }
         }
         Ok(EventOutcome::Superseded { job_id })
+    }
+}
+
+impl<S: JobStore, L: TaskStopper, Q: LaunchQueue> JobService<S, L, Q> {
+    /// The owner's cancel of job `id`: a job without a task is CANCELLED at once, in a
+    /// write that a launch racing with it cannot pass; a job with a task is recorded as
+    /// being cancelled and its task stopped, and it ends CANCELLED when ECS reports the task
+    /// stopped. A repeated cancel is answered as the first; a finished job is left as it is.
+    pub async fn cancel(&self, owner: &Owner, id: &str) -> Result<Job, ServiceError> {
+        const DECISIONS: usize = 5;
+        let mut job = self.get(owner, id).await?;
+        for _ in 0..DECISIONS {
+            let (update, task_arn) = match job.cancel(self.clock.now()) {
+                Cancel::Finished => return Err(ServiceError::JobFinished { job: Box::new(job) }),
+                Cancel::AlreadyRequested { task_arn } => {
+                    if let Some(task_arn) = task_arn {
+                        self.stop_task(&job, &task_arn, CANCEL_STOP_REASON).await;
+                    }
+                    return Ok(job);
+                }
+                Cancel::Write { update, task_arn } => (update, task_arn),
+            };
+            match self.store.update(job.id, &update).await? {
+                Updated::Applied => {
+                    tracing::info!(job_id = %job.id, status = %update.status, "cancel requested by the owner");
+                    let job = self.applied(job, &update).await;
+                    if let Some(task_arn) = task_arn {
+                        self.stop_task(&job, &task_arn, CANCEL_STOP_REASON).await;
+                    }
+                    return Ok(job);
+                }
+                // An event, a launch or a retry moved the job since it was read.
+                Updated::GuardFailed | Updated::LimitReached => job = self.reread(job.id).await?,
+            }
+        }
+        Err(ServiceError::Internal(format!(
+            "job {} kept moving while it was being cancelled",
+            job.id
+        )))
+    }
+
+    /// Asks ECS to stop a task the service decided to stop. A failure is logged, not
+    /// returned: what was decided is recorded, and the reconciler asks again.
+    pub(super) async fn stop_task(&self, job: &Job, task_arn: &str, reason: &str) {
+        match self.launcher.stop(task_arn, reason).await {
+            Ok(()) => tracing::info!(job_id = %job.id, task_arn, reason, "task asked to stop"),
+            Err(err) => {
+                tracing::warn!(job_id = %job.id, task_arn, error = with_causes(&err), "StopTask failed; the reconciler asks again")
+            }
+        }
     }
 }
 
@@ -489,6 +612,35 @@ impl<S: JobStore, L, Q> JobService<S, L, Q> {
             .await?
             .ok_or_else(|| ServiceError::Internal(format!("job {id} vanished")))
     }
+}
+
+/// The retry policy and attempt timeout of a job submitted by `request`: the definition's,
+/// with fewer attempts or a shorter timeout if the request asks; never more.
+fn job_policy(
+    request: &JobRequest,
+    definition: &JobDefinition,
+) -> Result<(crate::domain::RetryPolicy, Option<Duration>), ServiceError> {
+    let raised = |field, requested: u64, allowed: u64| ServiceError::PolicyRaised {
+        definition: request.definition.clone(),
+        field,
+        requested,
+        allowed,
+    };
+    let mut retry = definition.retry.clone();
+    if let Some(attempts) = request.attempts {
+        if attempts > retry.attempts {
+            return Err(raised("retry.attempts", attempts.into(), retry.attempts.into()));
+        }
+        retry.attempts = attempts;
+    }
+    let timeout = match (request.timeout, definition.timeout) {
+        (Some(requested), Some(allowed)) if requested > allowed => {
+            return Err(raised("timeoutSeconds", requested.as_secs(), allowed.as_secs()))
+        }
+        (Some(requested), _) => Some(requested),
+        (None, allowed) => allowed,
+    };
+    Ok((retry, timeout))
 }
 
 /// The task runs and its events will record its ARN: the client gets its job, not an

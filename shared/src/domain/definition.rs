@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use super::job::{JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE};
+use super::policy::RetryPolicy;
 
 /// A kind of job clients may run: the ECS task definition behind it, the container that
 /// does the work, and the parameters (environment variables) a request may set.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct JobDefinition {
     /// A family (latest ACTIVE revision), `family:revision` or an ARN.
     pub task_definition: String,
@@ -18,6 +19,10 @@ pub struct JobDefinition {
     pub max_running: Option<u32>,
     /// `queueTimeoutSeconds`: how long a job may wait for its task to start.
     pub queue_timeout: Duration,
+    /// `timeoutSeconds`: how long one attempt may run, from its `startedAt`.
+    pub timeout: Option<Duration>,
+    /// `retry`: how many attempts a job gets and which failures earn another.
+    pub retry: RetryPolicy,
 }
 
 impl JobDefinition {
@@ -40,6 +45,12 @@ impl JobDefinition {
         if self.queue_timeout.is_zero() {
             return Some("sets queueTimeoutSeconds 0, which would fail every job that waits".to_owned());
         }
+        if self.timeout.is_some_and(|t| t.is_zero()) {
+            return Some("sets timeoutSeconds 0, which would stop every job at once".to_owned());
+        }
+        if let Some(problem) = self.retry.problem() {
+            return Some(problem);
+        }
         if let Some(reserved) = self.parameters.iter().find(|p| Self::RESERVED.contains(&p.as_str())) {
             return Some(format!("declares {reserved:?}, which the service sets itself"));
         }
@@ -55,7 +66,7 @@ fn is_environment_name(name: &str) -> bool {
 }
 
 /// The configured job definitions, by the name clients use.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub struct JobDefinitions(BTreeMap<String, JobDefinition>);
 
 impl JobDefinitions {

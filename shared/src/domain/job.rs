@@ -2,12 +2,14 @@
 
 use std::collections::BTreeMap;
 use std::fmt;
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::launch::{Queued, SlotPool};
+use super::policy::RetryPolicy;
 use super::task::EcsTaskStatus;
 
 /// Namespace for job ids derived from an `Idempotency-Key` (UUID v5): the same owner and
@@ -165,10 +167,13 @@ pub struct Attempt {
     pub stopped_at: Option<DateTime<Utc>>,
     /// `detail.version` of the last ECS event written into this attempt; internal.
     pub event_version: Option<u64>,
+    /// The service stopped this attempt's task because it ran longer than the job's
+    /// `timeoutSeconds` (this many seconds).
+    pub timed_out_after: Option<u64>,
 }
 
 impl Attempt {
-    fn new(number: u32, now: DateTime<Utc>) -> Self {
+    pub(super) fn new(number: u32, now: DateTime<Utc>) -> Self {
         Self {
             number,
             task_arn: None,
@@ -180,6 +185,7 @@ impl Attempt {
             started_at: None,
             stopped_at: None,
             event_version: None,
+            timed_out_after: None,
         }
     }
 }
@@ -206,6 +212,15 @@ pub struct Job {
     /// The job waited in the launch queue at some point, so its submission was answered
     /// `201` whatever became of it: a replay of that request is answered the same way.
     pub was_queued: bool,
+    /// Its definition's retry policy as it was when the job was submitted (with fewer
+    /// attempts if the request asked), so that a later change of configuration never
+    /// reinterprets a job already running.
+    pub retry: RetryPolicy,
+    /// How long one attempt may run (`timeoutSeconds`), if limited.
+    pub timeout: Option<Duration>,
+    /// When its owner asked to cancel it: from then on it never launches again, and it
+    /// ends CANCELLED.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
 }
 
 /// What a new job is made of, once the request has been validated.
@@ -217,6 +232,8 @@ pub struct NewJob {
     pub container: String,
     pub parameters: BTreeMap<String, String>,
     pub idempotency_key: Option<IdempotencyKey>,
+    pub retry: RetryPolicy,
+    pub timeout: Option<Duration>,
 }
 
 impl Job {
@@ -236,6 +253,9 @@ impl Job {
             queue: None,
             slots: Vec::new(),
             was_queued: false,
+            retry: new.retry,
+            timeout: new.timeout,
+            cancel_requested_at: None,
         }
     }
 
@@ -335,6 +355,17 @@ impl Attempts {
         let next = Attempt::new(self.current.number + 1, now);
         self.earlier.push(std::mem::replace(&mut self.current, next));
         &self.current
+    }
+
+    /// Adds `attempt`, numbered next, as the current one.
+    pub(super) fn push(&mut self, attempt: Attempt) {
+        debug_assert_eq!(attempt.number, self.current.number + 1);
+        self.earlier.push(std::mem::replace(&mut self.current, attempt));
+    }
+
+    /// How many attempts there are.
+    pub fn count(&self) -> u32 {
+        self.current.number
     }
 
     /// Replaces the attempt with `attempt`'s number, if the job has it.

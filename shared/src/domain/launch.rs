@@ -79,14 +79,18 @@ pub enum WaitReason {
     /// ECS did not answer (5xx, timeout, a launch with this token in flight): a task may
     /// exist, so the job keeps its slot and the next try uses the same client token.
     NoAnswer,
+    /// The previous attempt failed and the retry policy gave the job another: it starts
+    /// at the time the policy's backoff set.
+    Retry,
 }
 
 impl WaitReason {
-    pub const ALL: [WaitReason; 4] = [
+    pub const ALL: [WaitReason; 5] = [
         Self::Throttled,
         Self::NoCapacity,
         Self::ConcurrencyLimit,
         Self::NoAnswer,
+        Self::Retry,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -95,6 +99,7 @@ impl WaitReason {
             Self::NoCapacity => "NO_CAPACITY",
             Self::ConcurrencyLimit => "CONCURRENCY_LIMIT",
             Self::NoAnswer => "NO_ANSWER",
+            Self::Retry => "RETRY",
         }
     }
 
@@ -110,7 +115,7 @@ impl WaitReason {
             Self::Throttled => (Duration::from_millis(500), Duration::from_secs(4)),
             Self::NoCapacity => (Duration::from_secs(5), Duration::from_secs(60)),
             Self::NoAnswer => (Duration::from_secs(2), Duration::from_secs(30)),
-            Self::ConcurrencyLimit => (Duration::ZERO, Duration::ZERO),
+            Self::ConcurrencyLimit | Self::Retry => (Duration::ZERO, Duration::ZERO),
         }
     }
 }
@@ -153,14 +158,14 @@ pub const CLIENT_TOKEN_TRUSTED_FOR: Duration = Duration::from_secs(15 * 60);
 /// take milliseconds, shortens it.
 pub const LAUNCH_GRACE: Duration = Duration::from_secs(30);
 
-fn after(at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
+pub(super) fn after(at: DateTime<Utc>, delay: Duration) -> DateTime<Utc> {
     chrono::Duration::from_std(delay)
         .ok()
         .and_then(|d| at.checked_add_signed(d))
         .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
-fn at_text(at: DateTime<Utc>) -> String {
+pub(super) fn at_text(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
@@ -260,6 +265,7 @@ impl Job {
                 WaitReason::NoCapacity => "ECS had no capacity",
                 WaitReason::ConcurrencyLimit => "its concurrency limit stayed reached",
                 WaitReason::NoAnswer => "ECS did not answer",
+                WaitReason::Retry => "its retry never started",
             });
         let reason = format!(
             "could not start within queueTimeoutSeconds ({} s): {why}",
@@ -320,6 +326,9 @@ impl Job {
             queue,
             slots: SlotChange::Keep,
             holds_slots: !self.slots.is_empty(),
+            next_attempt: None,
+            cancel_requested_at: self.cancel_requested_at,
+            decided_after_cancel: self.cancel_requested_at.is_some(),
             guard: UpdateGuard::AwaitingLaunch,
         }
     }

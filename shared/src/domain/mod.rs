@@ -9,7 +9,9 @@
 mod definition;
 mod job;
 mod launch;
+mod policy;
 mod rules;
+mod stop;
 mod task;
 
 pub use definition::{JobDefinition, JobDefinitions};
@@ -21,7 +23,12 @@ pub use launch::{
     launch_delay, LaunchStep, Limits, Queued, SlotClaim, SlotPool, WaitReason, CLIENT_TOKEN_TRUSTED_FOR,
     DEFAULT_QUEUE_TIMEOUT, LAUNCH_GRACE,
 };
-pub use rules::{decide, status_for, EventDecision, Ignored, JobUpdate, SlotChange, TaskEventGuard, UpdateGuard};
+pub use policy::{AttemptFailure, ExitWhy, RetryAction, RetryDecision, RetryPolicy, RetryRule};
+pub use rules::{
+    decide, status_for, EventDecision, Ignored, JobUpdate, SlotChange, TaskEventGuard, UpdateGuard, CANCELLED,
+    CANCELLING,
+};
+pub use stop::{Cancel, CANCEL_STOP_REASON};
 pub use task::{ContainerObservation, EcsTaskStatus, StopCode, TaskObservation};
 
 #[cfg(test)]

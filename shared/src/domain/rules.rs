@@ -6,7 +6,8 @@ use std::fmt;
 use chrono::{DateTime, Utc};
 
 use super::job::{Attempt, Job, JobStatus};
-use super::launch::{SlotClaim, SlotPool};
+use super::launch::{after, at_text, Queued, SlotClaim, SlotPool, WaitReason};
+use super::policy::{AttemptFailure, ExitWhy, RetryDecision};
 use super::task::{EcsTaskStatus, StopCode, TaskObservation};
 
 impl Job {
@@ -25,6 +26,9 @@ impl Job {
             queue: None,
             slots: SlotChange::Keep,
             holds_slots: !self.slots.is_empty(),
+            next_attempt: None,
+            cancel_requested_at: self.cancel_requested_at,
+            decided_after_cancel: self.cancel_requested_at.is_some(),
             guard: UpdateGuard::AwaitingLaunch,
         }
     }
@@ -55,6 +59,9 @@ impl Job {
             queue: None,
             slots,
             holds_slots: !self.slots.is_empty(),
+            next_attempt: None,
+            cancel_requested_at: self.cancel_requested_at,
+            decided_after_cancel: self.cancel_requested_at.is_some(),
             guard: UpdateGuard::Unchanged {
                 task_arn: task_arn.to_owned(),
                 version: current.event_version,
@@ -71,8 +78,16 @@ impl Job {
         if current.number != update.attempt.number || self.slots.is_empty() == update.holds_slots {
             return false;
         }
+        // A cancel changes what every other update must do: one decided before it is
+        // decided again.
+        if self.cancel_requested_at.is_some() != update.decided_after_cancel {
+            return false;
+        }
         match &update.guard {
             UpdateGuard::AwaitingLaunch => self.awaiting_launch(),
+            UpdateGuard::HasTask { task_arn } => {
+                current.task_arn.as_deref() == Some(task_arn.as_str()) && !self.status.is_terminal()
+            }
             UpdateGuard::Unchanged { task_arn, version } => {
                 current.task_arn.as_deref() == Some(task_arn.as_str())
                     && current.event_version == *version
@@ -82,7 +97,8 @@ impl Job {
                 let same_task = current.task_arn.as_deref().is_none_or(|arn| arn == guard.task_arn);
                 let newer = current.event_version.is_none_or(|v| v < guard.version);
                 let open = !self.status.is_terminal() || (guard.stopped && self.verdict_of_a_stopped_task());
-                same_task && newer && open
+                let same_timeout = current.timed_out_after.is_some() == guard.timed_out;
+                same_task && newer && open && same_timeout
             }
         }
     }
@@ -108,6 +124,10 @@ impl Job {
             SlotChange::Take(claims) => self.slots = claims.iter().map(|c| c.pool.clone()).collect(),
             SlotChange::Release(_) => self.slots.clear(),
         }
+        if let Some(next) = &update.next_attempt {
+            self.attempts.push(next.clone());
+        }
+        self.cancel_requested_at = self.cancel_requested_at.or(update.cancel_requested_at);
     }
 }
 
@@ -128,6 +148,13 @@ pub struct JobUpdate {
     /// did when the update was decided. A slot taken or given back in between changes
     /// what the update must do, so the update is decided again.
     pub holds_slots: bool,
+    /// A retry: the attempt that follows, added in the same write.
+    pub next_attempt: Option<Attempt>,
+    /// When the owner asked to cancel the job, after the update.
+    pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// Part of the guard: whether the job's cancel was requested when the update was
+    /// decided. An update decided before a cancel is never written after it.
+    pub decided_after_cancel: bool,
     pub guard: UpdateGuard,
 }
 
@@ -150,6 +177,9 @@ pub enum UpdateGuard {
     /// The job is unfinished, runs `task_arn`, and no event was written since it was read
     /// (its stored version is still `version`).
     Unchanged { task_arn: String, version: Option<u64> },
+    /// The job is unfinished and its current attempt runs `task_arn` (a cancel's or a
+    /// timeout's stop).
+    HasTask { task_arn: String },
 }
 
 /// When an ECS event may be written: the attempt is the job's current one; its task is
@@ -164,6 +194,9 @@ pub struct TaskEventGuard {
     pub version: u64,
     /// The event reports the task STOPPED.
     pub stopped: bool,
+    /// Whether the attempt was stopped for its timeout when the event was decided: a
+    /// timeout recorded in between changes the verdict, so the event is decided again.
+    pub timed_out: bool,
 }
 
 /// What the service does with one ECS observed.
@@ -224,7 +257,13 @@ impl fmt::Display for Ignored {
 /// whatever the delivery order. A STOPPED event is always written (ECS may send several
 /// for one task, later ones filling in exit codes and reasons), so the highest STOPPED
 /// version of the attempt's own task is the finished job, whatever the order.
-pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> EventDecision {
+///
+/// A failed attempt goes through the job's retry policy: another attempt (the job waits
+/// SUBMITTED, added in the same write) or the final verdict. A retry is decided on the
+/// first STOPPED observation of the attempt that is written; once the next attempt
+/// exists, the earlier one's events move nothing. `jitter` (in [0, 1)) draws the retry
+/// delay when the policy asks for jitter.
+pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation, jitter: f64) -> EventDecision {
     let current = job.current_attempt();
     if current.number != attempt_number {
         return EventDecision::Ignore(Ignored::NotCurrentAttempt {
@@ -264,8 +303,13 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
         started_at: observed.started_at,
         stopped_at: observed.stopped_at,
         event_version: Some(observed.version),
+        timed_out_after: current.timed_out_after,
     };
-    let (status, status_reason) = status_for(observed, &job.container);
+    let (task_status, task_reason) = status_for(observed, &job.container);
+    let entered = entered_at(observed, task_status)
+        .unwrap_or(job.updated_at)
+        .max(job.created_at);
+    let (status, status_reason, retry) = lifecycle(job, observed, task_status, task_reason, entered, jitter);
 
     let before = Visible::of(job.status, job.status_reason.as_deref(), current);
     let after = Visible::of(status, status_reason.as_deref(), &attempt);
@@ -273,30 +317,113 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation) -> Eve
         return EventDecision::Ignore(Ignored::NothingVisibleChanged);
     }
 
-    // A task that stopped gives its slots back in the write that records it.
-    let slots = if status.is_terminal() && !job.slots.is_empty() {
+    // A task that stopped gives its slots back in the write that records it; a retry
+    // takes them again when its attempt launches.
+    let slots = if stopped && !job.slots.is_empty() {
         SlotChange::Release(job.slots.clone())
     } else {
         SlotChange::Keep
     };
+    let (queue, next_attempt) = match retry {
+        Some(at) => (
+            Some(Queued {
+                reason: WaitReason::Retry,
+                tries: 0,
+                next_try_at: Some(at),
+                outcome_unknown_since: None,
+            }),
+            Some(Attempt::new(current.number + 1, at)),
+        ),
+        // The task exists: whatever the queue said, the job no longer waits for a launch.
+        None => (None, None),
+    };
     EventDecision::Apply(Box::new(JobUpdate {
-        updated_at: entered_at(observed, status)
-            .unwrap_or(job.updated_at)
-            .max(job.created_at),
+        updated_at: entered,
         attempt,
         status,
         status_reason,
-        // The task exists: whatever the queue said, the job no longer waits for a launch.
-        queue: None,
+        queue,
         slots,
         holds_slots: !job.slots.is_empty(),
+        next_attempt,
+        cancel_requested_at: job.cancel_requested_at,
+        decided_after_cancel: job.cancel_requested_at.is_some(),
         guard: UpdateGuard::TaskEvent(TaskEventGuard {
             task_arn: observed.task_arn.clone(),
             version: observed.version,
             stopped,
+            timed_out: current.timed_out_after.is_some(),
         }),
     }))
 }
+
+/// What the job's own lifecycle makes of its task's status: a cancel the owner asked for,
+/// a timeout the service enforced, and the retry policy's verdict on a failed attempt.
+/// Answers the job's status and reason, and when the next attempt starts if there is one.
+fn lifecycle(
+    job: &Job,
+    observed: &TaskObservation,
+    status: JobStatus,
+    reason: Option<String>,
+    stopped_at: DateTime<Utc>,
+    jitter: f64,
+) -> (JobStatus, Option<String>, Option<DateTime<Utc>>) {
+    let current = job.current_attempt();
+    if job.cancel_requested_at.is_some() {
+        return if status.is_terminal() {
+            (JobStatus::Cancelled, Some(CANCELLED.to_owned()), None)
+        } else {
+            (JobStatus::Stopping, Some(CANCELLING.to_owned()), None)
+        };
+    }
+    let timed_out = current
+        .timed_out_after
+        .map(|seconds| format!("timed out after {seconds} s"));
+    if status != JobStatus::Failed {
+        let reason = match (&timed_out, status.is_terminal()) {
+            (Some(timed_out), false) => Some(format!("{timed_out}; stopping the task")),
+            _ => reason,
+        };
+        return (status, reason, None);
+    }
+
+    let reason = timed_out.clone().or(reason).unwrap_or_default();
+    let container_reason = observed.container(&job.container).and_then(|c| c.reason.as_deref());
+    let failure = AttemptFailure {
+        exit_code: observed.container(&job.container).and_then(|c| c.exit_code),
+        stop_code: observed.stop_code.as_deref(),
+        reasons: [observed.stopped_reason.as_deref(), container_reason, Some(&reason)],
+        timed_out: timed_out.is_some(),
+    };
+    let number = current.number;
+    let policy = &job.retry;
+    match policy.decide(number, &failure) {
+        RetryDecision::Retry => {
+            let at = after(stopped_at, policy.delay(number, jitter));
+            let text = format!(
+                "attempt {number} of {} failed: {reason}; attempt {} starts at {}",
+                policy.attempts,
+                number + 1,
+                at_text(at)
+            );
+            (JobStatus::Submitted, Some(text), Some(at))
+        }
+        RetryDecision::Exit(why) => {
+            let mut text = reason;
+            if let ExitWhy::Rule(rule) = why {
+                text.push_str(&format!("; not retried: retry rule {rule} says EXIT"));
+            }
+            if number > 1 {
+                text.push_str(&format!("; {number} attempts ran"));
+            }
+            (JobStatus::Failed, Some(text), None)
+        }
+    }
+}
+
+/// The reason of a job whose cancel is under way, and of one cancelled.
+pub const CANCELLING: &str = "cancelling: its owner asked to stop it; waiting for ECS to stop the task";
+pub const CANCELLED: &str = "cancelled by its owner";
 
 /// The fields whose change is worth a write.
 #[derive(PartialEq, Eq)]

@@ -14,7 +14,15 @@ fn at(second: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap() + chrono::Duration::seconds(second.into())
 }
 
+/// A job of one attempt: the rules of a single task, without retries.
 fn new_job() -> Job {
+    job_with(RetryPolicy {
+        attempts: 1,
+        ..RetryPolicy::default()
+    })
+}
+
+fn job_with(retry: RetryPolicy) -> Job {
     let owner = Owner::new("arn:aws:iam::111122223333:user/alice").unwrap();
     Job::submitted(
         NewJob {
@@ -24,6 +32,8 @@ fn new_job() -> Job {
             container: CONTAINER.into(),
             parameters: BTreeMap::from([("REPORT_DATE".into(), "2026-11-01".into())]),
             idempotency_key: None,
+            retry,
+            timeout: None,
         },
         at(0),
     )
@@ -65,7 +75,7 @@ fn lifecycle(exit_code: i32) -> Vec<TaskStateChange> {
 fn deliver(mut job: Job, events: &[TaskStateChange]) -> (Job, usize) {
     let mut writes = 0;
     for event in events {
-        if let EventDecision::Apply(update) = decide(&job, 1, &event.observation()) {
+        if let EventDecision::Apply(update) = decide(&job, 1, &event.observation(), 0.0) {
             if job.guard_holds(&update) {
                 job.apply(&update);
                 writes += 1;
@@ -80,7 +90,7 @@ fn stopped(mut t: TaskTimeline) -> TaskStateChange {
 }
 
 fn apply_one(job: &Job, event: &TaskStateChange) -> JobUpdate {
-    match decide(job, 1, &event.observation()) {
+    match decide(job, 1, &event.observation(), 0.0) {
         EventDecision::Apply(update) => *update,
         EventDecision::Ignore(why) => panic!("expected a change, got: {why}"),
     }
@@ -109,6 +119,7 @@ fn every_ecs_status_before_stopped_maps_to_its_job_status() {
         assert_eq!(
             update.guard,
             UpdateGuard::TaskEvent(TaskEventGuard {
+                timed_out: false,
                 task_arn: TASK_ARN.to_owned(),
                 version: 1,
                 stopped: false
@@ -229,11 +240,11 @@ fn duplicate_and_stale_events_are_ignored() {
     let events = lifecycle(0);
     let (job, _) = deliver(launched_job(), &events[..4]);
     assert_eq!(
-        decide(&job, 1, &events[3].observation()),
+        decide(&job, 1, &events[3].observation(), 0.0),
         EventDecision::Ignore(Ignored::Duplicate { version: 4 })
     );
     assert_eq!(
-        decide(&job, 1, &events[1].observation()),
+        decide(&job, 1, &events[1].observation(), 0.0),
         EventDecision::Ignore(Ignored::Stale { stored: 4, received: 2 })
     );
 }
@@ -247,7 +258,7 @@ fn terminal_jobs_never_change() {
     later.version += 1;
     later.last_status = EcsTaskStatus::Running;
     assert_eq!(
-        decide(&job, 1, &later.observation()),
+        decide(&job, 1, &later.observation(), 0.0),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Failed
         })
@@ -255,7 +266,7 @@ fn terminal_jobs_never_change() {
     let mut cancelled = launched_job();
     cancelled.status = JobStatus::Cancelled;
     assert!(matches!(
-        decide(&cancelled, 1, &events[3].observation()),
+        decide(&cancelled, 1, &events[3].observation(), 0.0),
         EventDecision::Ignore(Ignored::JobTerminal { .. })
     ));
 }
@@ -283,7 +294,7 @@ fn an_event_of_another_task_is_ignored_once_the_attempt_has_a_task() {
     let mut other = TaskTimeline::new(OTHER_TASK_ARN, CLUSTER_ARN, None, &[CONTAINER], at(1));
     let event = other.advance(EcsTaskStatus::Running, at(5));
     assert_eq!(
-        decide(&launched_job(), 1, &event.observation()),
+        decide(&launched_job(), 1, &event.observation(), 0.0),
         EventDecision::Ignore(Ignored::OtherTask {
             recorded: TASK_ARN.to_owned(),
             received: OTHER_TASK_ARN.to_owned()
@@ -294,7 +305,7 @@ fn an_event_of_another_task_is_ignored_once_the_attempt_has_a_task() {
     let mut stop = other.advance(EcsTaskStatus::Stopped, at(9));
     stop.version = 100;
     assert!(matches!(
-        decide(&job, 1, &stop.observation()),
+        decide(&job, 1, &stop.observation(), 0.0),
         EventDecision::Ignore(Ignored::OtherTask { .. })
     ));
 }
@@ -348,7 +359,7 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
     let mut running = events[1].clone();
     running.version = 10;
     assert_eq!(
-        decide(&failed, 1, &running.observation()),
+        decide(&failed, 1, &running.observation(), 0.0),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Failed
         })
@@ -356,7 +367,7 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
     let mut cancelled = failed.clone();
     cancelled.status = JobStatus::Cancelled;
     assert_eq!(
-        decide(&cancelled, 1, &events[3].observation()),
+        decide(&cancelled, 1, &events[3].observation(), 0.0),
         EventDecision::Ignore(Ignored::JobTerminal {
             status: JobStatus::Cancelled
         })
@@ -369,7 +380,7 @@ fn only_a_newer_stopped_event_of_the_task_reopens_a_verdict() {
         job
     };
     assert!(matches!(
-        decide(&refused, 1, &events[3].observation()),
+        decide(&refused, 1, &events[3].observation(), 0.0),
         EventDecision::Ignore(Ignored::JobTerminal { .. })
     ));
 }
@@ -400,7 +411,7 @@ fn recorded_attempts_must_be_numbered_from_one_in_order() {
 fn an_event_for_another_attempt_is_ignored() {
     let events = lifecycle(0);
     assert_eq!(
-        decide(&launched_job(), 2, &events[0].observation()),
+        decide(&launched_job(), 2, &events[0].observation(), 0.0),
         EventDecision::Ignore(Ignored::NotCurrentAttempt { attempt: 2 })
     );
 }
@@ -411,7 +422,7 @@ fn events_that_change_nothing_visible_cost_no_write() {
     // RunTask's answer already made the job STARTING: PROVISIONING..ACTIVATING add nothing.
     for event in &events[..3] {
         assert_eq!(
-            decide(&launched_job(), 1, &event.observation()),
+            decide(&launched_job(), 1, &event.observation(), 0.0),
             EventDecision::Ignore(Ignored::NothingVisibleChanged)
         );
     }
@@ -663,7 +674,7 @@ fn live(events: &[TaskStateChange], happenings: &[Happening]) -> (Job, i64) {
     let mut taken: i64 = 1;
     for happening in happenings {
         let update = match happening {
-            Happening::Event(i) | Happening::Described(i) => match decide(&job, 1, &events[*i].observation()) {
+            Happening::Event(i) | Happening::Described(i) => match decide(&job, 1, &events[*i].observation(), 0.0) {
                 EventDecision::Apply(update) => *update,
                 EventDecision::Ignore(_) => continue,
             },

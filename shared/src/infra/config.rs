@@ -9,7 +9,9 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Deserialize;
 
-use crate::domain::{JobDefinition, JobDefinitions};
+use std::time::Duration;
+
+use crate::domain::{JobDefinition, JobDefinitions, RetryAction, RetryPolicy, RetryRule};
 
 /// A variable is missing or cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -207,6 +209,27 @@ impl JobEventsConfig {
     }
 }
 
+/// Everything job-api reads: the table, the cluster whose tasks a cancel stops, and the
+/// launch queue a cancel that frees a slot announces it on.
+#[derive(Debug, Clone)]
+pub struct JobApiConfig {
+    pub table: String,
+    pub cluster: String,
+    pub launch_queue_url: String,
+}
+
+impl JobApiConfig {
+    pub const VARIABLES: [&'static str; 3] = [JOBS_TABLE, ECS_CLUSTER, LAUNCH_QUEUE_URL];
+
+    pub fn from_env(env: &impl Environment) -> Result<Self, ConfigError> {
+        Ok(Self {
+            table: jobs_table(env)?,
+            cluster: required(env, ECS_CLUSTER)?,
+            launch_queue_url: launch_queue_url(env)?,
+        })
+    }
+}
+
 /// One entry of `JOB_DEFINITIONS` as written in the environment.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -219,6 +242,102 @@ struct DefinitionEntry {
     max_running: Option<u32>,
     #[serde(default)]
     queue_timeout_seconds: Option<u64>,
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
+    #[serde(default)]
+    retry: Option<RetryDocument>,
+}
+
+/// A retry policy as JSON: `JOB_DEFINITIONS`' `retry` (absent fields take the default's
+/// values), and the policy a job item records.
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub(crate) struct RetryDocument {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    attempts: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    interval_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    backoff_rate: Option<f64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_delay_seconds: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    jitter: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<RetryRuleDocument>,
+}
+
+#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RetryRuleDocument {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_exit_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_reason: Option<String>,
+    action: String,
+}
+
+impl RetryDocument {
+    /// The policy, or why it is not one (an action other than `RETRY` or `EXIT`).
+    pub(crate) fn policy(self) -> Result<RetryPolicy, String> {
+        let default = RetryPolicy::default();
+        let rules = self
+            .rules
+            .into_iter()
+            .enumerate()
+            .map(|(index, rule)| {
+                let action = RetryAction::parse(&rule.action).ok_or_else(|| {
+                    format!(
+                        "retry rule {} has action {:?}; it must be RETRY or EXIT",
+                        index + 1,
+                        rule.action
+                    )
+                })?;
+                Ok(RetryRule {
+                    on_exit_code: rule.on_exit_code,
+                    on_stop_code: rule.on_stop_code,
+                    on_reason: rule.on_reason,
+                    action,
+                })
+            })
+            .collect::<Result<_, String>>()?;
+        Ok(RetryPolicy {
+            attempts: self.attempts.unwrap_or(default.attempts),
+            interval: self.interval_seconds.map_or(default.interval, Duration::from_secs),
+            backoff_rate: self.backoff_rate.unwrap_or(default.backoff_rate),
+            max_delay: self.max_delay_seconds.map(Duration::from_secs).or(default.max_delay),
+            jitter: self.jitter.unwrap_or(default.jitter),
+            rules,
+        })
+    }
+}
+
+impl From<&RetryPolicy> for RetryDocument {
+    fn from(policy: &RetryPolicy) -> Self {
+        let action = |action| match action {
+            RetryAction::Retry => "RETRY",
+            RetryAction::Exit => "EXIT",
+        };
+        Self {
+            attempts: Some(policy.attempts),
+            interval_seconds: Some(policy.interval.as_secs()),
+            backoff_rate: Some(policy.backoff_rate),
+            max_delay_seconds: policy.max_delay.map(|d| d.as_secs()),
+            jitter: Some(policy.jitter),
+            rules: policy
+                .rules
+                .iter()
+                .map(|rule| RetryRuleDocument {
+                    on_exit_code: rule.on_exit_code.clone(),
+                    on_stop_code: rule.on_stop_code.clone(),
+                    on_reason: rule.on_reason.clone(),
+                    action: action(rule.action).to_owned(),
+                })
+                .collect(),
+        }
+    }
 }
 
 /// `JOB_DEFINITIONS`: the job definitions clients may run, and the parameters each declares.
@@ -232,6 +351,10 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
     }
     let mut definitions = BTreeMap::new();
     for (name, entry) in entries {
+        let retry = entry
+            .retry
+            .map_or_else(|| Ok(RetryPolicy::default()), RetryDocument::policy)
+            .map_err(|problem| ConfigError::new(VARIABLE, format!("definition {name:?} {problem}")))?;
         let definition = JobDefinition {
             task_definition: entry.task_definition,
             container: entry.container,
@@ -239,7 +362,9 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
             max_running: entry.max_running,
             queue_timeout: entry
                 .queue_timeout_seconds
-                .map_or(crate::domain::DEFAULT_QUEUE_TIMEOUT, std::time::Duration::from_secs),
+                .map_or(crate::domain::DEFAULT_QUEUE_TIMEOUT, Duration::from_secs),
+            timeout: entry.timeout_seconds.map(Duration::from_secs),
+            retry,
         };
         if let Some(problem) = definition.problem() {
             return Err(ConfigError::new(VARIABLE, format!("definition {name:?} {problem}")));

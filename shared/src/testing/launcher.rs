@@ -7,7 +7,8 @@ use std::sync::Mutex;
 use crate::domain::{StartedBy, TaskObservation};
 use crate::infra::sync::lock;
 use crate::ports::{
-    InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+    InspectError, LaunchError, LaunchRefusal, Launched, StopError, TaskInspector, TaskLauncher, TaskLookup,
+    TaskRequest, TaskStopper,
 };
 
 /// What the scripted launcher answers to one launch.
@@ -31,6 +32,8 @@ pub struct InMemoryTaskLauncher {
     /// What DescribeTasks answers per task ARN; a started task without one is MISSING.
     described: Mutex<HashMap<String, TaskObservation>>,
     describe_calls: Mutex<usize>,
+    /// Every StopTask asked for, in order: (task ARN, reason).
+    stops: Mutex<Vec<(String, String)>>,
 }
 
 impl InMemoryTaskLauncher {
@@ -58,6 +61,11 @@ impl InMemoryTaskLauncher {
     /// From now on, DescribeTasks answers `task` for its ARN.
     pub fn describe_as(&self, task: TaskObservation) {
         lock(&self.described).insert(task.task_arn.clone(), task);
+    }
+
+    /// Every StopTask so far: (task ARN, reason).
+    pub fn stops(&self) -> Vec<(String, String)> {
+        lock(&self.stops).clone()
     }
 
     /// DescribeTasks calls so far.
@@ -91,6 +99,13 @@ impl TaskInspector for InMemoryTaskLauncher {
 
     async fn find(&self, started_by: StartedBy) -> Result<Option<String>, InspectError> {
         Ok(self.task_of(started_by))
+    }
+}
+
+impl TaskStopper for InMemoryTaskLauncher {
+    async fn stop(&self, task_arn: &str, reason: &str) -> Result<(), StopError> {
+        lock(&self.stops).push((task_arn.to_owned(), reason.to_owned()));
+        Ok(())
     }
 }
 

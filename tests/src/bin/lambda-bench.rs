@@ -115,10 +115,7 @@ async fn main() {
     let jobs_needed = cold + warm + 1;
     let mut jobs = Vec::with_capacity(jobs_needed);
     for _ in 0..jobs_needed {
-        let request = JobRequest {
-            definition: "report".into(),
-            parameters: [("REPORT_DATE".to_owned(), "2026-11-01".to_owned())].into(),
-        };
+        let request = JobRequest::new("report", [("REPORT_DATE".to_owned(), "2026-11-01".to_owned())].into());
         let job = service.submit(owner.clone(), request, None).await.expect("job");
         jobs.push(job);
     }

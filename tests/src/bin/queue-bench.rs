@@ -16,10 +16,11 @@ use chrono::Utc;
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::memory::{InMemoryJobStore, InProcessLaunchQueue};
 use shared::app::{JobRequest, JobService};
-use shared::domain::{EcsTaskStatus, Job, JobId, NewJob, Owner, StartedBy};
+use shared::domain::{EcsTaskStatus, Job, JobId, NewJob, Owner, RetryPolicy, StartedBy};
 use shared::infra::sync::lock;
 use shared::ports::{
-    InspectError, JobStore, LaunchError, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+    InspectError, JobStore, LaunchError, Launched, StopError, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+    TaskStopper,
 };
 use shared::testing::fargate::TaskTimeline;
 use shared::testing::launcher::InMemoryTaskLauncher;
@@ -74,6 +75,12 @@ impl TaskLauncher for RateLimitedEcs {
     }
 }
 
+impl TaskStopper for RateLimitedEcs {
+    async fn stop(&self, _: &str, _: &str) -> Result<(), StopError> {
+        Ok(())
+    }
+}
+
 impl TaskInspector for RateLimitedEcs {
     async fn describe(&self, _: &[String]) -> Result<Vec<TaskLookup>, InspectError> {
         Ok(Vec::new())
@@ -113,10 +120,7 @@ async fn burst(jobs: usize, rate: f64) {
     for _ in 0..jobs {
         let service = service.clone();
         submissions.spawn(async move {
-            let request = JobRequest {
-                definition: "report".into(),
-                parameters: Default::default(),
-            };
+            let request = JobRequest::new("report", Default::default());
             service.submit(owner(), request, None).await
         });
     }
@@ -212,6 +216,8 @@ fn running_job(ecs: &InMemoryTaskLauncher) -> Job {
             container: "app".into(),
             parameters: Default::default(),
             idempotency_key: None,
+            retry: RetryPolicy::default(),
+            timeout: None,
         },
         Utc::now() - chrono::Duration::minutes(5),
     );
@@ -239,7 +245,7 @@ fn running_job(ecs: &InMemoryTaskLauncher) -> Job {
         EcsTaskStatus::Running,
     ] {
         let observed = timeline.advance(status, job.created_at).observation();
-        if let shared::domain::EventDecision::Apply(update) = shared::domain::decide(&job, 1, &observed) {
+        if let shared::domain::EventDecision::Apply(update) = shared::domain::decide(&job, 1, &observed, 0.0) {
             job.apply(&update);
         }
         last = Some(observed);

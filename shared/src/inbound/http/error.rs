@@ -22,7 +22,7 @@ pub enum ApiError {
     MalformedBody(String),
     #[error("Idempotency-Key must be 1 to 255 printable ASCII characters")]
     InvalidIdempotencyKey,
-    #[error("no such route: the API has POST /jobs and GET /jobs/{{id}}")]
+    #[error("no such route: the API has POST /jobs, GET /jobs/{{id}} and DELETE /jobs/{{id}}")]
     RouteNotFound,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -43,13 +43,15 @@ impl ApiError {
             Self::Service(err) => match err {
                 ServiceError::UnknownDefinition { .. }
                 | ServiceError::UndeclaredParameters { .. }
-                | ServiceError::InvalidParameterValue { .. } => StatusCode::BAD_REQUEST,
+                | ServiceError::InvalidParameterValue { .. }
+                | ServiceError::PolicyRaised { .. } => StatusCode::BAD_REQUEST,
+                ServiceError::JobFinished { .. } => StatusCode::CONFLICT,
                 ServiceError::OverridesTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::JobNotFound => StatusCode::NOT_FOUND,
                 ServiceError::LaunchRefused { .. } => StatusCode::BAD_GATEWAY,
                 ServiceError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
-                ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Internal(_) => {
+                ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Stop(_) | ServiceError::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
             },

@@ -78,17 +78,42 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
             "No job with this id exists for the caller.",
         ),
         ServiceError::LaunchRefused { job } => launch_refused(job),
+        ServiceError::PolicyRaised {
+            definition,
+            field,
+            requested,
+            allowed,
+        } => Problem::new(
+            "policy-raised",
+            "Lifecycle policy raised",
+            format!(
+                "A request may lower its definition's {field}, never raise it: {requested} was asked, \
+                 job definition {:?} allows at most {allowed}.",
+                echoed(definition)
+            ),
+        )
+        .with("field", field)
+        .with("allowed", allowed),
+        ServiceError::JobFinished { job } => Problem::new(
+            "job-finished",
+            "Job already finished",
+            format!("The job is {} and cannot be cancelled; it is unchanged.", job.status),
+        )
+        .with("jobId", job.id.to_string())
+        .with("status", job.status),
         ServiceError::Store(StoreError::Unavailable { .. }) => Problem::new(
             "store-unavailable",
             "Service temporarily unavailable",
             "The job store did not answer. Retry later: reads are always safe to retry, and so is a \
              submission with an Idempotency-Key; a submission without one may have been recorded.",
         ),
-        ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Internal(_) => Problem::new(
-            "internal-error",
-            "Internal error",
-            "The service failed in a way it should not; the failure is logged. Retrying will not help.",
-        ),
+        ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Stop(_) | ServiceError::Internal(_) => {
+            Problem::new(
+                "internal-error",
+                "Internal error",
+                "The service failed in a way it should not; the failure is logged. Retrying will not help.",
+            )
+        }
     }
 }
 

@@ -41,6 +41,18 @@ struct CreateJobBody {
     definition: String,
     #[serde(default)]
     parameters: Option<BTreeMap<String, String>>,
+    /// Fewer attempts than the definition allows.
+    #[serde(default)]
+    retry: Option<RetryBody>,
+    /// A shorter attempt timeout than the definition's.
+    #[serde(default)]
+    timeout_seconds: Option<u64>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RetryBody {
+    attempts: u32,
 }
 
 /// Parses `POST /jobs`: content type, size, JSON shape and `Idempotency-Key`, in the
@@ -63,6 +75,15 @@ pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<Ide
     if parsed.definition.trim().is_empty() {
         return Err(ApiError::MalformedBody("definition must not be empty".to_owned()));
     }
+    let attempts = parsed.retry.map(|retry| retry.attempts);
+    if attempts == Some(0) {
+        return Err(ApiError::MalformedBody(
+            "retry.attempts counts the first attempt: it must be at least 1".to_owned(),
+        ));
+    }
+    if parsed.timeout_seconds == Some(0) {
+        return Err(ApiError::MalformedBody("timeoutSeconds must be at least 1".to_owned()));
+    }
     let key = match request.headers().get(IDEMPOTENCY_KEY_HEADER) {
         None => None,
         Some(value) => Some(
@@ -77,6 +98,8 @@ pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<Ide
         JobRequest {
             definition: parsed.definition,
             parameters: parsed.parameters.unwrap_or_default(),
+            attempts,
+            timeout: parsed.timeout_seconds.map(std::time::Duration::from_secs),
         },
         key,
     ))
@@ -91,8 +114,8 @@ fn malformed(err: &serde_json::Error) -> String {
         Category::Syntax | Category::Io => format!("not valid JSON (line {line}, column {column})"),
         Category::Eof => "the JSON ends early".to_owned(),
         Category::Data => format!(
-            "expected {{\"definition\": string, \"parameters\": {{string: string}}}} and no other fields \
-             (line {line}, column {column})"
+            "expected {{\"definition\": string, \"parameters\": {{string: string}}, \"retry\": {{\"attempts\": integer}}, \
+             \"timeoutSeconds\": integer}} and no other fields (line {line}, column {column})"
         ),
     }
 }

@@ -53,8 +53,19 @@ pub struct JobView {
     /// When the next launch try of a waiting job is due (`null` when it waits for a free
     /// slot, has a task, or is finished).
     pub next_attempt_at: Option<String>,
+    /// How many attempts the job may have in all (its definition's, or fewer if asked).
+    pub retry: RetryView,
+    /// How long one attempt may run, from its `startedAt` (`null`: no limit).
+    pub timeout_seconds: Option<u64>,
+    /// When the owner asked to cancel the job (`null`: never).
+    pub cancel_requested_at: Option<String>,
     pub attempts: Vec<AttemptView>,
     pub links: Links,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RetryView {
+    pub attempts: u32,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -113,6 +124,11 @@ impl From<&Job> for JobView {
             task_arn: current.task_arn.clone(),
             exit_code: current.exit_code,
             next_attempt_at: job.queue.as_ref().and_then(|q| q.next_try_at).map(rfc3339),
+            retry: RetryView {
+                attempts: job.retry.attempts,
+            },
+            timeout_seconds: job.timeout.map(|t| t.as_secs()),
+            cancel_requested_at: job.cancel_requested_at.map(rfc3339),
             attempts: job.attempts.iter().map(AttemptView::from).collect(),
             links: Links {
                 self_link: format!("/jobs/{}", job.id),
