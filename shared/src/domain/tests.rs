@@ -723,3 +723,371 @@ fn stop_codes_are_parsed_and_unknown_ones_are_kept() {
     assert_eq!(StopCode::parse("SpotInterruption"), StopCode::SpotInterruption);
     assert_eq!(StopCode::parse("NewCode"), StopCode::Other("NewCode".into()));
 }
+
+// ---- several attempts: retries, timeouts and cancels ------------------------------
+
+/// The task ARN of attempt `n`.
+fn task_of_attempt(n: u32) -> String {
+    format!("arn:aws:ecs:us-east-1:111122223333:task/jobs/{n:032x}")
+}
+
+/// Attempt `n`'s task, from creation to STOPPED with its job container exiting `exit_code`
+/// (a retryable failure when 1, per [`retrying_policy`]), at times after attempt `n-1`'s.
+fn attempt_lifecycle(n: u32, exit_code: i32) -> Vec<TaskStateChange> {
+    use EcsTaskStatus::*;
+    let base = 1000 * n;
+    let mut t = TaskTimeline::new(task_of_attempt(n), CLUSTER_ARN, None, &[CONTAINER], at(base));
+    let mut events = vec![
+        t.advance(Provisioning, at(base + 1)),
+        t.advance(Pending, at(base + 2)),
+        t.advance(Running, at(base + 3)),
+    ];
+    t.container_exited(CONTAINER, exit_code);
+    t.stopping_because("EssentialContainerExited", "Essential container in task exited");
+    events.push(t.advance(Stopping, at(base + 4)));
+    events.push(t.advance(Stopped, at(base + 5)));
+    events
+}
+
+/// Retries exit code 1 (and, by default, platform failures), 10 s apart, no jitter.
+fn retrying_policy(attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        attempts,
+        rules: vec![RetryRule {
+            on_exit_code: Some("1".into()),
+            on_stop_code: None,
+            on_reason: None,
+            action: RetryAction::Retry,
+        }],
+        ..RetryPolicy::default()
+    }
+}
+
+/// One thing that happens to a job of several attempts, as the store sees it.
+#[derive(Debug, Clone)]
+enum Step {
+    /// Event `i` of attempt `n`'s task (or DescribeTasks' answer at that version).
+    Event(u32, usize),
+    /// The launcher starts attempt `n`'s task and records it (taking the job's slot).
+    Launch(u32),
+    /// The owner cancels the job; the service stops its task if it has one.
+    Cancel,
+    /// The reconciler finds the current attempt past its timeout and stops its task.
+    Timeout,
+}
+
+/// Applies `update` as a store would (only if its guard holds), keeping count of the
+/// slots taken and checking the invariants after every write: earlier attempts never
+/// run, and no attempt is added once a cancel was requested.
+fn write(job: &mut Job, update: &JobUpdate, taken: &mut i64) -> bool {
+    if !job.guard_holds(update) {
+        return false;
+    }
+    let cancelled_before = job.cancel_requested_at.is_some();
+    match &update.slots {
+        SlotChange::Keep => {}
+        SlotChange::Take(claims) => *taken += claims.len() as i64,
+        SlotChange::Release(_) => *taken -= job.slots.len() as i64,
+    }
+    job.apply(update);
+    assert!(
+        !(cancelled_before && update.next_attempt.is_some()),
+        "a retry was scheduled after a cancel"
+    );
+    let current = job.current_attempt().number;
+    for earlier in job.attempts.iter().filter(|a| a.number != current) {
+        assert!(
+            earlier.task_arn.is_none() || earlier.task_status == Some(EcsTaskStatus::Stopped),
+            "attempt {} still runs while attempt {current} exists",
+            earlier.number
+        );
+    }
+    true
+}
+
+/// What a step does to the job as stored now.
+fn take(job: &mut Job, step: &Step, lifecycles: &[Vec<TaskStateChange>], taken: &mut i64) {
+    let claims = [SlotClaim {
+        pool: SlotPool::Definition("report".into()),
+        limit: 1,
+    }];
+    let now = at(100_000);
+    match step {
+        Step::Event(n, i) => {
+            let observed = lifecycles[*n as usize - 1][*i].observation();
+            if let EventDecision::Apply(update) = decide(job, *n, &observed, 0.0) {
+                write(job, &update, taken);
+            }
+        }
+        Step::Launch(n) => {
+            if job.current_attempt().number != *n || !job.awaiting_launch() {
+                return;
+            }
+            if job.slots.is_empty() {
+                let update = job.take_slots(claims.to_vec(), now);
+                write(job, &update, taken);
+            }
+            let update = job.launched(task_of_attempt(*n), now);
+            write(job, &update, taken);
+        }
+        Step::Cancel => {
+            if let Cancel::Write { update, .. } = job.cancel(now) {
+                write(job, &update, taken);
+            }
+        }
+        Step::Timeout => {
+            if let Some((update, _)) = job.timeout_due(now) {
+                write(job, &update, taken);
+            }
+        }
+    }
+}
+
+/// What the reconciler guarantees whatever was lost: the current attempt is launched when
+/// due, and its task's state is learnt (every event of it, in order, as DescribeTasks
+/// would report its latest). Runs until nothing changes.
+fn settle(job: &mut Job, lifecycles: &[Vec<TaskStateChange>], taken: &mut i64) {
+    for _ in 0..4 * lifecycles.len() + 4 {
+        let before = job.clone();
+        let n = job.current_attempt().number;
+        take(job, &Step::Launch(n), lifecycles, taken);
+        if let Some(events) = lifecycles.get(n as usize - 1) {
+            for i in 0..events.len() {
+                take(job, &Step::Event(n, i), lifecycles, taken);
+            }
+        }
+        if *job == before {
+            return;
+        }
+    }
+    panic!("the job never settled: {job:?}");
+}
+
+/// Up to three attempts' tasks, each exiting 1 (retried), 0 or 2, and a delivery of
+/// their events and launches in any order, each event possibly duplicated or lost.
+fn any_attempts() -> impl Strategy<Value = (u32, Vec<Vec<TaskStateChange>>, Vec<Step>)> {
+    (
+        1..=3u32,
+        proptest::collection::vec(prop_oneof![Just(1), Just(0), Just(2)], 3),
+    )
+        .prop_flat_map(|(attempts, exit_codes)| {
+            let lifecycles: Vec<Vec<TaskStateChange>> = (1..=3u32)
+                .map(|n| attempt_lifecycle(n, exit_codes[n as usize - 1]))
+                .collect();
+            let mut steps: Vec<Step> = (1..=3u32).map(Step::Launch).collect();
+            for (n, events) in (1..=3u32).zip(&lifecycles) {
+                steps.extend((0..events.len()).flat_map(|i| [Step::Event(n, i), Step::Event(n, i)]));
+            }
+            let kept = proptest::collection::vec(any::<bool>(), steps.len());
+            (Just(attempts), Just(lifecycles), Just(steps), kept).prop_flat_map(
+                |(attempts, lifecycles, steps, kept)| {
+                    let delivered: Vec<Step> = steps
+                        .into_iter()
+                        .zip(kept)
+                        .filter(|(_, k)| *k)
+                        .map(|(s, _)| s)
+                        .collect();
+                    (Just(attempts), Just(lifecycles), Just(delivered).prop_shuffle())
+                },
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn attempts_events_in_any_order_end_in_the_in_order_job((attempts, lifecycles, delivered) in any_attempts()) {
+        let start = job_with(retrying_policy(attempts));
+        let (mut expected, mut expected_taken) = (start.clone(), 0);
+        settle(&mut expected, &lifecycles, &mut expected_taken);
+        let (mut actual, mut taken) = (start, 0);
+        for step in &delivered {
+            take(&mut actual, step, &lifecycles, &mut taken);
+        }
+        settle(&mut actual, &lifecycles, &mut taken);
+        prop_assert!(expected.status.is_terminal());
+        prop_assert_eq!(&actual, &expected);
+        prop_assert_eq!((taken, expected_taken), (0, 0));
+        // Attempts ran one after another, each its own task, and no more than allowed.
+        prop_assert!(actual.attempts.count() <= attempts);
+        let arns: std::collections::BTreeSet<_> = actual.attempts.iter().filter_map(|a| a.task_arn.clone()).collect();
+        prop_assert_eq!(arns.len() as u32, actual.attempts.count());
+    }
+
+    #[test]
+    fn cancels_and_timeouts_at_any_point_never_run_two_attempts_nor_retry_after_a_cancel(
+        (attempts, lifecycles, delivered) in any_attempts(),
+        cancel_at in proptest::option::of(0..40usize),
+        timeout_at in proptest::option::of(0..40usize),
+    ) {
+        let mut job = job_with(retrying_policy(attempts));
+        job.timeout = Some(std::time::Duration::from_secs(60));
+        let mut steps = delivered;
+        for (position, step) in [(timeout_at, Step::Timeout), (cancel_at, Step::Cancel)] {
+            if let Some(position) = position {
+                steps.insert(position.min(steps.len()), step);
+            }
+        }
+        let mut taken = 0;
+        for step in &steps {
+            take(&mut job, step, &lifecycles, &mut taken);
+        }
+        settle(&mut job, &lifecycles, &mut taken);
+        prop_assert!(job.status.is_terminal(), "{:?}", job.status);
+        prop_assert_eq!(taken, 0);
+        if job.cancel_requested_at.is_some() {
+            prop_assert_eq!(job.status, JobStatus::Cancelled);
+        }
+        if job.current_attempt().timed_out_after.is_some() && job.status == JobStatus::Failed {
+            prop_assert!(job.status_reason.as_deref().is_some_and(|r| r.starts_with("timed out after 60 s")));
+        }
+    }
+}
+
+#[test]
+fn a_failed_attempt_is_retried_as_a_new_attempt_after_the_policy_delay() {
+    let mut job = job_with(retrying_policy(3));
+    let mut taken = 0;
+    let lifecycles = vec![attempt_lifecycle(1, 1), attempt_lifecycle(2, 0)];
+    take(&mut job, &Step::Launch(1), &lifecycles, &mut taken);
+    for i in 0..lifecycles[0].len() {
+        take(&mut job, &Step::Event(1, i), &lifecycles, &mut taken);
+    }
+    assert_eq!(job.status, JobStatus::Submitted);
+    assert_eq!(job.attempts.count(), 2);
+    let retry_at = at(1005) + chrono::Duration::seconds(10);
+    assert_eq!(job.queue.as_ref().and_then(|q| q.next_try_at), Some(retry_at));
+    assert_eq!(job.current_attempt().created_at, retry_at);
+    assert_eq!(
+        job.status_reason.as_deref(),
+        Some("attempt 1 of 3 failed: container 'app' exited with code 1 (EssentialContainerExited); attempt 2 starts at 2026-11-01T12:16:55Z")
+    );
+    assert!(job.slots.is_empty(), "the stopped task gave its slot back");
+    assert_eq!(
+        job.launch_step(
+            DEFAULT_QUEUE_TIMEOUT,
+            LAUNCH_GRACE,
+            retry_at - chrono::Duration::seconds(1)
+        ),
+        LaunchStep::NotDue { at: Some(retry_at) }
+    );
+    assert_eq!(
+        job.launch_step(DEFAULT_QUEUE_TIMEOUT, LAUNCH_GRACE, retry_at),
+        LaunchStep::Launch { look_first: false }
+    );
+    // A late event of attempt 1 moves nothing.
+    take(&mut job, &Step::Event(1, 2), &lifecycles, &mut taken);
+    assert_eq!(job.attempts.count(), 2);
+    settle(&mut job, &lifecycles, &mut taken);
+    assert_eq!(job.status, JobStatus::Succeeded);
+}
+
+#[test]
+fn the_final_verdict_says_how_many_attempts_ran_and_which_rule_ended_them() {
+    let mut job = job_with(retrying_policy(2));
+    let mut taken = 0;
+    let lifecycles = vec![attempt_lifecycle(1, 1), attempt_lifecycle(2, 1)];
+    settle(&mut job, &lifecycles, &mut taken);
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(
+        job.status_reason.as_deref(),
+        Some("container 'app' exited with code 1 (EssentialContainerExited); 2 attempts ran")
+    );
+
+    let mut policy = retrying_policy(3);
+    policy.rules.insert(
+        0,
+        RetryRule {
+            on_exit_code: Some("1".into()),
+            on_stop_code: Some("Essential*".into()),
+            on_reason: None,
+            action: RetryAction::Exit,
+        },
+    );
+    let mut job = job_with(policy);
+    settle(&mut job, &lifecycles, &mut taken);
+    assert_eq!(
+        job.status_reason.as_deref(),
+        Some("container 'app' exited with code 1 (EssentialContainerExited); not retried: retry rule 1 says EXIT")
+    );
+}
+
+#[test]
+fn a_cancelled_job_ends_cancelled_whatever_its_task_exits_with() {
+    let lifecycles = vec![attempt_lifecycle(1, 0)];
+    let mut taken = 0;
+    let mut job = job_with(retrying_policy(3));
+    take(&mut job, &Step::Launch(1), &lifecycles, &mut taken);
+    take(&mut job, &Step::Event(1, 2), &lifecycles, &mut taken);
+    assert_eq!(job.status, JobStatus::Running);
+    let Cancel::Write { update, task_arn } = job.cancel(at(2000)) else {
+        panic!("a running job is cancelled")
+    };
+    assert_eq!(task_arn.as_deref(), Some(task_of_attempt(1).as_str()));
+    assert!(write(&mut job, &update, &mut taken));
+    assert_eq!(
+        (job.status, job.status_reason.as_deref()),
+        (JobStatus::Stopping, Some(CANCELLING))
+    );
+    // An older event of the task keeps the job STOPPING; the STOPPED one (exit 0) ends it
+    // CANCELLED and gives the slot back.
+    take(&mut job, &Step::Event(1, 1), &lifecycles, &mut taken);
+    assert_eq!(job.status, JobStatus::Stopping);
+    take(&mut job, &Step::Event(1, 4), &lifecycles, &mut taken);
+    assert_eq!(
+        (job.status, job.status_reason.as_deref()),
+        (JobStatus::Cancelled, Some(CANCELLED))
+    );
+    assert_eq!(taken, 0);
+    assert!(matches!(
+        job.cancel(at(3000)),
+        Cancel::AlreadyRequested { task_arn: None }
+    ));
+
+    // A job waiting for its launch is CANCELLED at once, and its launch can no longer land.
+    let mut waiting = job_with(retrying_policy(3));
+    let Cancel::Write { update, task_arn: None } = waiting.cancel(at(5)) else {
+        panic!("cancelled at once")
+    };
+    assert!(write(&mut waiting, &update, &mut taken));
+    assert_eq!(waiting.status, JobStatus::Cancelled);
+    assert!(!waiting.guard_holds(&waiting.launched(task_of_attempt(1), at(6))));
+    assert!(waiting.disowns(1, &lifecycles[0][2].observation()));
+
+    let finished = {
+        let mut job = job_with(retrying_policy(1));
+        settle(&mut job, &lifecycles, &mut taken);
+        job
+    };
+    assert_eq!(finished.cancel(at(9000)), Cancel::Finished);
+}
+
+#[test]
+fn an_attempt_past_its_timeout_is_stopped_once_and_fails_saying_so() {
+    let lifecycles = vec![attempt_lifecycle(1, 143)];
+    let mut taken = 0;
+    let mut job = job_with(RetryPolicy::default());
+    job.timeout = Some(std::time::Duration::from_secs(60));
+    take(&mut job, &Step::Launch(1), &lifecycles, &mut taken);
+    take(&mut job, &Step::Event(1, 2), &lifecycles, &mut taken);
+    let started = job.current_attempt().started_at.expect("running");
+    assert!(job.timeout_due(started + chrono::Duration::seconds(59)).is_none());
+    let (update, task_arn) = job.timeout_due(started + chrono::Duration::seconds(60)).expect("due");
+    assert_eq!(task_arn, task_of_attempt(1));
+    assert!(write(&mut job, &update, &mut taken));
+    assert_eq!(job.timeout_stop_reason().as_deref(), Some("timed out after 60 s"));
+    assert!(
+        job.timeout_due(started + chrono::Duration::seconds(600)).is_none(),
+        "stopped once"
+    );
+    assert_eq!(
+        job.stop_pending(),
+        Some((task_of_attempt(1), "timed out after 60 s".to_owned()))
+    );
+    take(&mut job, &Step::Event(1, 4), &lifecycles, &mut taken);
+    // Timeouts are not platform failures: the default policy does not retry them.
+    assert_eq!(job.status, JobStatus::Failed);
+    assert_eq!(job.status_reason.as_deref(), Some("timed out after 60 s"));
+    assert_eq!(job.stop_pending(), None);
+}
