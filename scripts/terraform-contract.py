@@ -42,7 +42,7 @@ Run by scripts/terraform-check with the moto venv's python (boto3 comes with mot
                and security groups in one VPC.
 `replan` fails if a plan made right after apply wants any change other than the known
 emulator gaps listed in EMULATOR_GAPS. `jwtplan` checks that the JWT option adds the
-authorizer and switches both routes to it, and nothing else. `changeplan` checks a plan
+authorizer and switches every route to it, and nothing else. `changeplan` checks a plan
 that edits one job definition and adds another: the edited task definition is replaced
 create-before-destroy (its family never lacks an ACTIVE revision), the new one is created
 and advertised in the JOB_DEFINITIONS of create-job and job-reconciler, nothing else
@@ -90,7 +90,8 @@ LAUNCH_ENV = {
 FUNCTION_ENV = {
     "create-job": LAUNCH_ENV,
     "job-events": {"JOBS_TABLE", "LAUNCH_QUEUE_URL"},
-    "job-api": {"JOBS_TABLE"},
+    # Cancelling stops the job's task, or frees the slots of a job without one.
+    "job-api": {"JOBS_TABLE", "ECS_CLUSTER", "LAUNCH_QUEUE_URL"},
     "job-reconciler": LAUNCH_ENV,
 }
 
@@ -99,16 +100,20 @@ LAUNCHERS = ("create-job", "job-reconciler")
 
 # AWS API operations each function's code calls (its CONTRACT.operations), as the IAM
 # actions that authorize them. A TransactWriteItems of Update actions is authorized as
-# dynamodb:UpdateItem on each item's table, so the code declares that.
+# dynamodb:UpdateItem on each item's table, so the code declares that. StopTask ends a
+# cancelled job's task (job-api; job-reconciler for a cancel it finds still running, and
+# for a task whose job was cancelled while its launch was in flight, which create-job
+# and job-events hand over on the launch queue) and a timed-out attempt's
+# (job-reconciler).
 CODE_ACTIONS = {
     "create-job": {
         "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask", "sqs:SendMessage",
     },
     "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
-    "job-api": {"dynamodb:GetItem"},
+    "job-api": {"dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:StopTask", "sqs:SendMessage"},
     "job-reconciler": {
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:Query",
-        "ecs:RunTask", "ecs:DescribeTasks", "ecs:ListTasks", "sqs:SendMessage",
+        "ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "ecs:ListTasks", "sqs:SendMessage",
     },
 }
 
@@ -137,8 +142,43 @@ PLATFORM_ACTIONS = {
 TABLE_INDEXES = {"pending": ("pendingShard", "pendingSince"), "queue": ("queuedFor", "queuedSince")}
 
 # Job definition fields Terraform may add to JOB_DEFINITIONS (only when set), from the
-# job_definitions variable's fields.
-OPTIONAL_DEFINITION_FIELDS = {"maxRunning": "max_running", "queueTimeoutSeconds": "queue_timeout_seconds"}
+# job_definitions variable's fields: JOB_DEFINITIONS name -> variable name. The same
+# holds inside retry and inside each of its rules; "rules" only when there is one.
+OPTIONAL_DEFINITION_FIELDS = {
+    "maxRunning": "max_running",
+    "queueTimeoutSeconds": "queue_timeout_seconds",
+    "timeoutSeconds": "timeout_seconds",
+    "retry": "retry",
+}
+RETRY_FIELDS = {
+    "attempts": "attempts",
+    "intervalSeconds": "interval_seconds",
+    "backoffRate": "backoff_rate",
+    "maxDelaySeconds": "max_delay_seconds",
+    "jitter": "jitter",
+}
+RETRY_RULE_FIELDS = {
+    "onExitCode": "on_exit_code",
+    "onStopCode": "on_stop_code",
+    "onReason": "on_reason",
+    "action": "action",
+}
+
+
+def expected_lifecycle(definition: dict) -> dict:
+    """The lifecycle fields of one JOB_DEFINITIONS entry, as the code reads them, from a
+    job_definitions entry as the plan records it (unset optional attributes are null)."""
+    def present(value: dict, fields: dict) -> dict:
+        return {name: value[source] for name, source in fields.items() if value.get(source) is not None}
+
+    wanted = present(definition, OPTIONAL_DEFINITION_FIELDS)
+    if "retry" in wanted:
+        retry = wanted["retry"]
+        wanted["retry"] = present(retry, RETRY_FIELDS)
+        rules = [present(rule, RETRY_RULE_FIELDS) for rule in retry.get("rules") or []]
+        if rules:
+            wanted["retry"]["rules"] = rules
+    return wanted
 
 # The launch queue as Lambda's SQS event source: batches of up to 10, partial batch
 # failures reported, and a visibility timeout of at least six times the function's
@@ -148,7 +188,7 @@ LAUNCH_MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_FACTOR = 6
 
 # HTTP routes and the function behind each (the handlers' paths).
-ROUTES = {"POST /jobs": "create-job", "GET /jobs/{id}": "job-api"}
+ROUTES = {"POST /jobs": "create-job", "GET /jobs/{id}": "job-api", "DELETE /jobs/{id}": "job-api"}
 
 # Attributes the emulators do not store, so a plan right after apply shows them as
 # changes. Anything else in that plan is a real perpetual diff.
@@ -517,6 +557,8 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
         f.equal(env.get("JOBS_TABLE"), table["name"], f"{fn}: JOBS_TABLE")
         if "LAUNCH_QUEUE_URL" in FUNCTION_ENV[fn]:
             f.equal(env.get("LAUNCH_QUEUE_URL"), launches["url"], f"{fn}: LAUNCH_QUEUE_URL is the launch queue")
+        if "ECS_CLUSTER" in FUNCTION_ENV[fn]:
+            f.check(env.get("ECS_CLUSTER") in (cluster["arn"], cluster["name"]), f"{fn}: ECS_CLUSTER is the cluster")
         f.equal(function["runtime"], "provided.al2023", f"{fn}: runtime")
         f.equal(function["handler"], "bootstrap", f"{fn}: handler")
     f.equal(outputs["launch_queue_url"], launches["url"], "launch_queue_url output")
@@ -525,9 +567,6 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
     f.equal(function_env(state, "job-reconciler"), function_env(state, "create-job"),
             "job-reconciler's environment = create-job's")
     env = function_env(state, "create-job")
-    f.check(
-        env.get("ECS_CLUSTER") in (cluster["arn"], cluster["name"]), "create-job: ECS_CLUSTER is the cluster"
-    )
     f.check(env.get("ECS_ASSIGN_PUBLIC_IP") in ("ENABLED", "DISABLED"), "create-job: ECS_ASSIGN_PUBLIC_IP")
     f.check(all(env.get("ECS_SUBNETS", "").split(",")), "create-job: ECS_SUBNETS is a list of ids")
     f.equal(
@@ -552,12 +591,8 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
     configured = variables.get("job_definitions") or {}
     for name, entry in definitions.items():
         # The code parses entries with deny_unknown_fields: these keys, the lifecycle
-        # fields only when the job definition sets them.
-        wanted = {
-            field: configured.get(name, {}).get(source)
-            for field, source in OPTIONAL_DEFINITION_FIELDS.items()
-            if configured.get(name, {}).get(source) is not None
-        }
+        # fields only when the job definition sets them (within retry and its rules too).
+        wanted = expected_lifecycle(configured.get(name, {}))
         f.equal(set(entry), {"taskDefinition", "container", "parameters"} | set(wanted),
                 f"JOB_DEFINITIONS[{name}] keys")
         for field, value in wanted.items():
@@ -608,6 +643,7 @@ def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
         "ecs:RunTask": {in_cluster: {f"{arn_prefix}:task-definition/{family}:*" for family in families}},
         "ecs:TagResource": {fmt({"StringEquals": {"ecs:CreateAction": ["RunTask"]}}): {cluster_tasks}},
         "ecs:DescribeTasks": {in_cluster: {cluster_tasks}},
+        "ecs:StopTask": {in_cluster: {cluster_tasks}},
         # ListTasks' only resource type is the container instance, which Fargate tasks do
         # not have: "*", limited to the cluster by its condition key.
         "ecs:ListTasks": {in_cluster: {"*"}},
@@ -751,18 +787,28 @@ def check_wiring(f: Failures, state: State, outputs: dict, clients: dict) -> Non
         policy = json.loads(lam.get_policy(FunctionName=functions[fn]["function_name"])["Policy"])
         return as_list(policy.get("Statement"))
 
-    for key, fn in ROUTES.items():
-        method, path = key.split(" ")
-        path = re.sub(r"\{[^}]+\}", "*", path)
+    # One statement per route of the function (job-api has two), each for exactly its
+    # route of this API.
+    for fn in sorted(set(ROUTES.values())):
+        wanted = set()
+        for key in (k for k, v in ROUTES.items() if v == fn):
+            method, path = key.split(" ")
+            path = re.sub(r"\{[^}]+\}", "*", path)
+            wanted.add(f"/*/{method}{path}")
         statements = permissions(fn)
-        f.equal(len(statements), 1, f"{fn}: resource policy statements")
+        f.equal(len(statements), len(wanted), f"{fn}: resource policy statements")
+        sources = set()
         for s in statements:
             f.equal(s.get("Principal"), {"Service": "apigateway.amazonaws.com"}, f"{fn}: invoked by")
             source = next(iter((s.get("Condition") or {}).get("ArnLike", {}).values()), None)
+            route = next((w for w in wanted if source is not None and source.endswith(w)), None)
             f.check(
-                source is not None and source.endswith(f"/*/{method}{path}") and f":{api_id}/" in source,
-                f"{fn}: API permission source ARN {source!r} is not route {key} of API {api_id}",
+                route is not None and f":{api_id}/" in source,
+                f"{fn}: API permission source ARN {source!r} is none of its routes {sorted(wanted)} of API {api_id}",
             )
+            if route is not None:
+                sources.add(route)
+        f.equal(sources, wanted, f"{fn}: routes its API permissions allow")
 
     rule_arn = outputs["events_rule_arn"]
     statements = permissions("job-events")

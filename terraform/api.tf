@@ -1,9 +1,12 @@
 locals {
   use_jwt = var.jwt_issuer != null
 
+  # Each route gets its integration, authorization and invoke permission from the
+  # resources below, so a new route cannot be less protected than the others.
   routes = {
-    "POST /jobs"     = "create-job"
-    "GET /jobs/{id}" = "job-api"
+    "POST /jobs"        = "create-job"
+    "GET /jobs/{id}"    = "job-api"
+    "DELETE /jobs/{id}" = "job-api"
   }
 }
 
@@ -89,9 +92,9 @@ resource "aws_apigatewayv2_stage" "default" {
   }
 }
 
-# API Gateway may invoke each function for its own route only. The stage is "*" (this API
-# has one stage) and the job id of GET /jobs/{id} is matched by "*", since the source ARN
-# carries the request path.
+# API Gateway may invoke each function for its own routes only, one permission per route.
+# The stage is "*" (this API has one stage) and the job id of /jobs/{id} is matched by
+# "*", since the source ARN carries the request path.
 resource "aws_lambda_permission" "api" {
   for_each = local.routes
 

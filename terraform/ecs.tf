@@ -21,8 +21,9 @@ locals {
   # the families it runs cannot drift apart. taskDefinition is a family: RunTask starts its
   # latest ACTIVE revision. It is read from the task definition resources, so a function
   # that advertises a definition is configured only after its task definition is
-  # registered. Lifecycle fields are present only when set: absent, the code's default
-  # applies (and the environment, capped at 4 KB, does not grow).
+  # registered. Lifecycle fields are present only when set, inside retry and its rules
+  # too: absent, the code's default applies (and the environment, capped at 4 KB, does
+  # not grow).
   job_definition_entries = {
     for key, def in var.job_definitions : key => merge(
       {
@@ -32,7 +33,28 @@ locals {
       },
       def.max_running == null ? {} : { maxRunning = def.max_running },
       def.queue_timeout_seconds == null ? {} : { queueTimeoutSeconds = def.queue_timeout_seconds },
+      def.timeout_seconds == null ? {} : { timeoutSeconds = def.timeout_seconds },
+      def.retry == null ? {} : { retry = local.job_retry_policies[key] },
     )
+  }
+  job_retry_policies = {
+    for key, def in var.job_definitions : key => merge(
+      def.retry.attempts == null ? {} : { attempts = def.retry.attempts },
+      def.retry.interval_seconds == null ? {} : { intervalSeconds = def.retry.interval_seconds },
+      def.retry.backoff_rate == null ? {} : { backoffRate = def.retry.backoff_rate },
+      def.retry.max_delay_seconds == null ? {} : { maxDelaySeconds = def.retry.max_delay_seconds },
+      def.retry.jitter == null ? {} : { jitter = def.retry.jitter },
+      length(def.retry.rules) == 0 ? {} : {
+        rules = [
+          for rule in def.retry.rules : merge(
+            rule.on_exit_code == null ? {} : { onExitCode = rule.on_exit_code },
+            rule.on_stop_code == null ? {} : { onStopCode = rule.on_stop_code },
+            rule.on_reason == null ? {} : { onReason = rule.on_reason },
+            { action = rule.action },
+          )
+        ]
+      },
+    ) if def.retry != null
   }
   job_definitions_json = jsonencode(local.job_definition_entries)
 

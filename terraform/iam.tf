@@ -111,6 +111,25 @@ data "aws_iam_policy_document" "launch_job_tasks" {
   }
 }
 
+# What cancelling and timing out take, wherever a job's task must end before it exits:
+# job-api on DELETE /jobs/{id}; job-reconciler when an attempt times out, a cancelled
+# job's task still runs, or a task runs that no job wants (create-job and job-events hand
+# those over on the launch queue rather than hold this permission themselves).
+data "aws_iam_policy_document" "stop_job_tasks" {
+  statement {
+    sid     = "StopJobTasks"
+    actions = ["ecs:StopTask"]
+    # Tasks of this cluster only (task/<cluster-name>/<task-id>), by ARN and by the
+    # cluster the request names.
+    resources = [local.cluster_task_arn_pattern]
+    condition {
+      test     = "ArnEquals"
+      variable = "ecs:cluster"
+      values   = [aws_ecs_cluster.jobs.arn]
+    }
+  }
+}
+
 # create-job: records the job, takes its concurrency slots, starts its task or queues it.
 data "aws_iam_policy_document" "create_job" {
   source_policy_documents = [
@@ -158,6 +177,7 @@ data "aws_iam_policy_document" "job_reconciler" {
   source_policy_documents = [
     data.aws_iam_policy_document.function_logs["job-reconciler"].json,
     data.aws_iam_policy_document.launch_job_tasks.json,
+    data.aws_iam_policy_document.stop_job_tasks.json,
   ]
 
   statement {
@@ -212,14 +232,26 @@ data "aws_iam_policy_document" "job_reconciler" {
   }
 }
 
-# job-api: reads one job by key.
+# job-api: reads one job by key; cancels it: marks it conditionally (and gives back the
+# concurrency slots of a job without a task: the counters are items of the same table,
+# updated in one TransactWriteItems, which IAM authorizes per item as UpdateItem), stops
+# its task, and tells the launch queue that slots were freed.
 data "aws_iam_policy_document" "job_api" {
-  source_policy_documents = [data.aws_iam_policy_document.function_logs["job-api"].json]
+  source_policy_documents = [
+    data.aws_iam_policy_document.function_logs["job-api"].json,
+    data.aws_iam_policy_document.stop_job_tasks.json,
+  ]
 
   statement {
     sid       = "JobsTable"
-    actions   = ["dynamodb:GetItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
     resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid       = "SendToLaunchQueue"
+    actions   = ["sqs:SendMessage"]
+    resources = [aws_sqs_queue.launches.arn]
   }
 }
 

@@ -31,9 +31,14 @@ locals {
       policy = data.aws_iam_policy_document.job_events.json
     }
     "job-api" = {
-      description = "GET /jobs/{id}: reads a job"
+      description = "GET /jobs/{id}: reads a job; DELETE /jobs/{id}: cancels it"
+      # Cancelling stops the job's task in the cluster (ECS_CLUSTER); a job cancelled
+      # before it has a task gives its concurrency slots back at once and tells the
+      # launch queue (LAUNCH_QUEUE_URL), as job-events does when a task stops.
       environment = {
-        JOBS_TABLE = aws_dynamodb_table.jobs.name
+        JOBS_TABLE       = aws_dynamodb_table.jobs.name
+        ECS_CLUSTER      = aws_ecs_cluster.jobs.arn
+        LAUNCH_QUEUE_URL = aws_sqs_queue.launches.url
       }
       policy = data.aws_iam_policy_document.job_api.json
     }

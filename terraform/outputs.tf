@@ -1,5 +1,5 @@
 output "api_endpoint" {
-  description = "Base URL of the REST API (POST $api_endpoint/jobs, GET $api_endpoint/jobs/{id})."
+  description = "Base URL of the REST API (POST $api_endpoint/jobs, GET and DELETE $api_endpoint/jobs/{id})."
   # The API's own endpoint (no trailing slash; the $default stage serves it).
   value = aws_apigatewayv2_api.jobs.api_endpoint
 }

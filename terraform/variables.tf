@@ -78,6 +78,20 @@ variable "job_definitions" {
     # Lifecycle policy (DESIGN.md section 5): null leaves the code's default.
     max_running           = optional(number)
     queue_timeout_seconds = optional(number)
+    timeout_seconds       = optional(number)
+    retry = optional(object({
+      attempts          = optional(number)
+      interval_seconds  = optional(number)
+      backoff_rate      = optional(number)
+      max_delay_seconds = optional(number)
+      jitter            = optional(bool)
+      rules = optional(list(object({
+        on_exit_code = optional(string)
+        on_stop_code = optional(string)
+        on_reason    = optional(string)
+        action       = string
+      })), [])
+    }))
   }))
   description = <<-EOT
     The jobs clients may run, keyed by the definition name clients send in POST /jobs.
@@ -100,6 +114,23 @@ variable "job_definitions" {
                                 max_running)
       queue_timeout_seconds     a job that cannot start within this many seconds ends
                                 FAILED (1 to 86400; default: the code's, one hour)
+      timeout_seconds           an attempt still running after this many seconds is
+                                stopped and counts as failed (at least 1; default: the
+                                code's)
+      retry                     when a failed attempt is retried as a new attempt (a new
+                                task); every field optional, the code's default where unset:
+        attempts                runs in all, the first included (1 to 10)
+        interval_seconds        wait before the first retry (0 to 86400)
+        backoff_rate            factor by which each further wait grows (1 to 10)
+        max_delay_seconds       longest wait between attempts (1 to 86400)
+        jitter                  randomise each wait (spreads retries of many jobs)
+        rules                   at most 10, in order, the first match decides: each
+                                matches on_exit_code, on_stop_code and/or on_reason (glob
+                                patterns, at least one) and has action "RETRY" or "EXIT";
+                                unmatched failures: platform failures are retried,
+                                application exit codes are not
+      A request may lower retry.attempts and timeout_seconds for its own job, never raise
+      them.
   EOT
 
   validation {
@@ -151,6 +182,58 @@ variable "job_definitions" {
       for d in values(var.job_definitions) : d.queue_timeout_seconds == null || try(d.queue_timeout_seconds >= 1 && d.queue_timeout_seconds <= 86400 && floor(d.queue_timeout_seconds) == d.queue_timeout_seconds, false)
     ])
     error_message = "queue_timeout_seconds of a job definition must be a whole number of seconds from 1 to 86400 (or unset for the code's default, 3600)."
+  }
+  # The lifecycle fields below are parsed strictly by the code at cold start: refused here,
+  # they stop the plan instead of every function that reads JOB_DEFINITIONS.
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : d.timeout_seconds == null || try(d.timeout_seconds >= 1 && floor(d.timeout_seconds) == d.timeout_seconds, false)
+    ])
+    error_message = "timeout_seconds of a job definition must be a whole number of seconds of at least 1 (or unset for the code's default)."
+  }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : try(d.retry.attempts, null) == null || try(d.retry.attempts >= 1 && d.retry.attempts <= 10 && floor(d.retry.attempts) == d.retry.attempts, false)
+    ])
+    error_message = "retry.attempts of a job definition must be a whole number from 1 to 10 (it counts the first run: 1 means never retry)."
+  }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : try(d.retry.interval_seconds, null) == null || try(d.retry.interval_seconds >= 0 && d.retry.interval_seconds <= 86400 && floor(d.retry.interval_seconds) == d.retry.interval_seconds, false)
+    ])
+    error_message = "retry.interval_seconds of a job definition must be a whole number of seconds from 0 to 86400."
+  }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : try(d.retry.backoff_rate, null) == null || try(d.retry.backoff_rate >= 1 && d.retry.backoff_rate <= 10, false)
+    ])
+    error_message = "retry.backoff_rate of a job definition must be a number from 1 to 10 (1 waits the same interval before every retry)."
+  }
+  validation {
+    condition = alltrue([
+      for d in values(var.job_definitions) : try(d.retry.max_delay_seconds, null) == null || try(d.retry.max_delay_seconds >= 1 && d.retry.max_delay_seconds <= 86400 && floor(d.retry.max_delay_seconds) == d.retry.max_delay_seconds, false)
+    ])
+    error_message = "retry.max_delay_seconds of a job definition must be a whole number of seconds from 1 to 86400."
+  }
+  validation {
+    condition     = alltrue([for d in values(var.job_definitions) : length(try(d.retry.rules, [])) <= 10])
+    error_message = "retry.rules of a job definition may hold at most 10 rules."
+  }
+  validation {
+    # The code refuses a rule that matches on nothing; one that means "any failure" says
+    # so with a "*" pattern.
+    condition = alltrue(flatten([
+      for d in values(var.job_definitions) : [
+        for rule in try(d.retry.rules, []) : anytrue([for pattern in [rule.on_exit_code, rule.on_stop_code, rule.on_reason] : pattern != null && pattern != ""])
+      ]
+    ]))
+    error_message = "Each retry rule of a job definition must match on at least one of on_exit_code, on_stop_code or on_reason (a non-empty glob pattern; \"*\" matches anything)."
+  }
+  validation {
+    condition = alltrue(flatten([
+      for d in values(var.job_definitions) : [for rule in try(d.retry.rules, []) : contains(["RETRY", "EXIT"], rule.action)]
+    ]))
+    error_message = "The action of each retry rule of a job definition must be \"RETRY\" or \"EXIT\"."
   }
 }
 

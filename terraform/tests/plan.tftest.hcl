@@ -3,9 +3,10 @@
 # (terraform test -var-file=terraform.tfvars.example); each run changes what it tests.
 # The runs named refused_* must fail on exactly the check they name (expect_failures):
 # the preconditions and postconditions that stop a plan before AWS would stop the apply
-# half-way. Variable validations (what they refuse, with which message) are exercised by
-# scripts/terraform-check itself; the runs here check that the edge values they allow
-# plan, and what each new option changes.
+# half-way, and the retry policy validations, which stop it before the code would refuse
+# JOB_DEFINITIONS at cold start. Variable validations (what they refuse, with which
+# message) are exercised by scripts/terraform-check itself; the runs here check that the
+# edge values they allow plan, and what each new option changes.
 
 mock_provider "aws" {
   # Computed values below are known at plan time, as they would be on a second apply.
@@ -43,6 +44,15 @@ mock_provider "aws" {
   mock_resource "aws_dynamodb_table" {
     defaults = { arn = "arn:aws:dynamodb:eu-west-1:123456789012:table/job-tracker-jobs" }
   }
+  mock_resource "aws_apigatewayv2_api" {
+    defaults = {
+      id            = "a1b2c3d4e5"
+      execution_arn = "arn:aws:execute-api:eu-west-1:123456789012:a1b2c3d4e5"
+    }
+  }
+  mock_resource "aws_apigatewayv2_authorizer" {
+    defaults = { id = "jwt0001" }
+  }
   mock_resource "aws_cloudwatch_event_rule" {
     defaults = { arn = "arn:aws:events:eu-west-1:123456789012:rule/job-tracker-reconcile" }
   }
@@ -55,6 +65,13 @@ override_resource {
   values          = { arn = "arn:aws:lambda:eu-west-1:123456789012:function:job-tracker-job-reconciler" }
 }
 
+# job-api's integration, told apart from create-job's: both of its routes must target it.
+override_resource {
+  target          = aws_apigatewayv2_integration.function["job-api"]
+  override_during = plan
+  values          = { id = "jobapi1" }
+}
+
 variables {
   # Empty zip files: filebase64sha256() needs a file, the mocked Lambda API nothing more.
   lambda_build_dir = "tests/fixtures/lambda"
@@ -65,14 +82,14 @@ run "example" {
 
   assert {
     # DESIGN.md section 5: the shape create-job and job-reconciler read; lifecycle fields only where set.
-    condition     = aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"taskDefinition\":\"job-tracker-backup\"},\"report\":{\"container\":\"app\",\"maxRunning\":10,\"parameters\":[\"REPORT_DATE\"],\"queueTimeoutSeconds\":7200,\"taskDefinition\":\"job-tracker-report\"}}"
+    condition     = aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"taskDefinition\":\"job-tracker-backup\"},\"report\":{\"container\":\"app\",\"maxRunning\":10,\"parameters\":[\"REPORT_DATE\"],\"queueTimeoutSeconds\":7200,\"retry\":{\"attempts\":4,\"backoffRate\":2,\"intervalSeconds\":10,\"rules\":[{\"action\":\"RETRY\",\"onExitCode\":\"137\"}]},\"taskDefinition\":\"job-tracker-report\",\"timeoutSeconds\":1200}}"
     error_message = "JOB_DEFINITIONS of the example: ${aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS}"
   }
   assert {
     # The size Lambda measures: len(json.dumps(environment, separators=(",", ":"))) in
-    # Python is 641 for this environment; the names and values alone are 560.
-    condition     = local.environment_bytes["create-job"] == 641
-    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 641."
+    # Python is 791 for this environment; the names and values alone are 690.
+    condition     = local.environment_bytes["create-job"] == 791
+    error_message = "create-job environment measured as ${local.environment_bytes["create-job"]} bytes, expected 791."
   }
   assert {
     # Each function gets exactly the variables its code reads (its CONTRACT).
@@ -80,7 +97,7 @@ run "example" {
       for fn, names in {
         "create-job"     = ["ECS_ASSIGN_PUBLIC_IP", "ECS_CLUSTER", "ECS_SECURITY_GROUPS", "ECS_SUBNETS", "JOBS_TABLE", "JOB_DEFINITIONS", "LAUNCH_QUEUE_URL", "MAX_RUNNING"]
         "job-events"     = ["JOBS_TABLE", "LAUNCH_QUEUE_URL"]
-        "job-api"        = ["JOBS_TABLE"]
+        "job-api"        = ["ECS_CLUSTER", "JOBS_TABLE", "LAUNCH_QUEUE_URL"]
         "job-reconciler" = ["ECS_ASSIGN_PUBLIC_IP", "ECS_CLUSTER", "ECS_SECURITY_GROUPS", "ECS_SUBNETS", "JOBS_TABLE", "JOB_DEFINITIONS", "LAUNCH_QUEUE_URL", "MAX_RUNNING"]
       } : join(",", sort(keys(aws_lambda_function.this[fn].environment[0].variables))) == join(",", names)
     ])
@@ -98,10 +115,34 @@ run "example" {
   }
   assert {
     condition = alltrue([
-      for fn in ["create-job", "job-events", "job-reconciler"] :
+      for fn in ["create-job", "job-events", "job-api", "job-reconciler"] :
       aws_lambda_function.this[fn].environment[0].variables.LAUNCH_QUEUE_URL == aws_sqs_queue.launches.url
     ])
     error_message = "LAUNCH_QUEUE_URL must be the launch queue's URL."
+  }
+  assert {
+    # job-api stops the tasks of cancelled jobs in the cluster the launchers run them in.
+    condition     = aws_lambda_function.this["job-api"].environment[0].variables.ECS_CLUSTER == aws_lambda_function.this["create-job"].environment[0].variables.ECS_CLUSTER
+    error_message = "job-api's ECS_CLUSTER must be the cluster create-job launches in."
+  }
+  assert {
+    # Cancellation is as protected as reading: the same function, authorization and
+    # authorizer as GET /jobs/{id}, and a permission of its own for its method.
+    condition = (
+      aws_apigatewayv2_route.this["DELETE /jobs/{id}"].authorization_type == "AWS_IAM"
+      && aws_apigatewayv2_route.this["DELETE /jobs/{id}"].authorization_type == aws_apigatewayv2_route.this["GET /jobs/{id}"].authorization_type
+      && aws_apigatewayv2_route.this["DELETE /jobs/{id}"].authorizer_id == aws_apigatewayv2_route.this["GET /jobs/{id}"].authorizer_id
+      && aws_apigatewayv2_route.this["DELETE /jobs/{id}"].target == aws_apigatewayv2_route.this["GET /jobs/{id}"].target
+      && aws_apigatewayv2_route.this["DELETE /jobs/{id}"].target == "integrations/${aws_apigatewayv2_integration.function["job-api"].id}"
+      && aws_lambda_permission.api["DELETE /jobs/{id}"].function_name == aws_lambda_function.this["job-api"].function_name
+      && endswith(aws_lambda_permission.api["DELETE /jobs/{id}"].source_arn, "/*/DELETE/jobs/*")
+      && aws_lambda_permission.api["DELETE /jobs/{id}"].statement_id == "api-delete-jobs-id"
+    )
+    error_message = "DELETE /jobs/{id}: ${aws_apigatewayv2_route.this["DELETE /jobs/{id}"].authorization_type}, permission ${aws_lambda_permission.api["DELETE /jobs/{id}"].source_arn}"
+  }
+  assert {
+    condition     = toset(keys(aws_apigatewayv2_route.this)) == toset(["POST /jobs", "GET /jobs/{id}", "DELETE /jobs/{id}"])
+    error_message = "Routes: ${jsonencode(keys(aws_apigatewayv2_route.this))}"
   }
   assert {
     condition     = aws_cloudwatch_event_rule.reconcile.schedule_expression == "rate(1 minute)"
@@ -173,6 +214,55 @@ run "example" {
   }
 }
 
+# Which roles the StopTask statement is merged into shows only in the rendered policies,
+# which a plan cannot know (they depend on resources not yet created): the contract tests
+# check every role's grants after apply (scripts/terraform-contract.py, check_iam).
+run "cancellation_and_timeout_permissions" {
+  command = plan
+
+  assert {
+    # Tasks of this cluster only, by ARN and by the cluster the request names, as
+    # DescribeTasks is granted.
+    condition = (
+      one(data.aws_iam_policy_document.stop_job_tasks.statement).actions == toset(["ecs:StopTask"])
+      && one(data.aws_iam_policy_document.stop_job_tasks.statement).resources == toset(["arn:aws:ecs:eu-west-1:123456789012:task/job-tracker/*"])
+      && one(one(data.aws_iam_policy_document.stop_job_tasks.statement).condition).test == "ArnEquals"
+      && one(one(data.aws_iam_policy_document.stop_job_tasks.statement).condition).variable == "ecs:cluster"
+      && one(one(data.aws_iam_policy_document.stop_job_tasks.statement).condition).values == tolist([aws_ecs_cluster.jobs.arn])
+    )
+    error_message = "ecs:StopTask: ${jsonencode(data.aws_iam_policy_document.stop_job_tasks.statement)}"
+  }
+  assert {
+    # job-api cancels: a conditional update of the job (and of the slot counters, items of
+    # the same table) and a message to the launch queue, nowhere else.
+    condition = {
+      for statement in data.aws_iam_policy_document.job_api.statement :
+      statement.sid => [statement.actions, statement.resources]
+      } == {
+      JobsTable         = [toset(["dynamodb:GetItem", "dynamodb:UpdateItem"]), toset([aws_dynamodb_table.jobs.arn])]
+      SendToLaunchQueue = [toset(["sqs:SendMessage"]), toset([aws_sqs_queue.launches.arn])]
+    }
+    error_message = "job-api statements: ${jsonencode(data.aws_iam_policy_document.job_api.statement)}"
+  }
+}
+
+run "jwt_authorization_on_every_route" {
+  command = plan
+
+  variables {
+    jwt_issuer   = "https://issuer.example.com"
+    jwt_audience = ["job-tracker"]
+  }
+
+  assert {
+    condition = alltrue([
+      for route in values(aws_apigatewayv2_route.this) :
+      route.authorization_type == "JWT" && route.authorizer_id == aws_apigatewayv2_authorizer.jwt[0].id
+    ]) && length(aws_apigatewayv2_route.this) == 3
+    error_message = "Every route, DELETE /jobs/{id} included, must use the JWT authorizer."
+  }
+}
+
 run "other_region_other_role_names" {
   command = plan
 
@@ -241,6 +331,99 @@ run "concurrency_limits_and_queue_timeout" {
     condition     = aws_lambda_function.this["job-reconciler"].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"queueTimeoutSeconds\":1,\"taskDefinition\":\"job-tracker-backup\"},\"bulk\":{\"container\":\"app\",\"maxRunning\":40,\"parameters\":[],\"taskDefinition\":\"job-tracker-bulk\"},\"report\":{\"container\":\"app\",\"maxRunning\":1,\"parameters\":[\"REPORT_DATE\"],\"queueTimeoutSeconds\":86400,\"taskDefinition\":\"job-tracker-report\"}}"
     error_message = "JOB_DEFINITIONS: ${aws_lambda_function.this["job-reconciler"].environment[0].variables.JOB_DEFINITIONS}"
   }
+}
+
+run "retry_policy_and_attempt_timeout" {
+  command = plan
+
+  # Every field of a retry policy and every kind of rule, at the edges the validations
+  # allow; a policy with one field; and no policy at all.
+  variables {
+    job_definitions = {
+      report = {
+        image = "busybox", cpu = 256, memory = 512, parameters = ["REPORT_DATE"], timeout_seconds = 1
+        retry = {
+          attempts = 10, interval_seconds = 0, backoff_rate = 1.5, max_delay_seconds = 86400, jitter = true
+          rules = [
+            { on_exit_code = "137", action = "RETRY" },
+            { on_stop_code = "SpotInterruption", action = "RETRY" },
+            { on_reason = "CannotPullContainerError*", action = "EXIT" },
+            { on_exit_code = "1*", on_stop_code = "EssentialContainerExited", on_reason = "*", action = "EXIT" },
+          ]
+        }
+      }
+      backup = { image = "busybox", cpu = 512, memory = 1024, parameters = ["SOURCE"], timeout_seconds = 1200, retry = { attempts = 1 } }
+      bulk   = { image = "busybox", cpu = 256, memory = 512, retry = { backoff_rate = 10, jitter = false, rules = [] } }
+      plain  = { image = "busybox", cpu = 256, memory = 512 }
+    }
+  }
+
+  assert {
+    # DESIGN.md section 5's names; inside retry and each rule only what is set; rules
+    # only when there are any; retry only when set.
+    condition = alltrue([
+      for fn in ["create-job", "job-reconciler"] :
+      aws_lambda_function.this[fn].environment[0].variables.JOB_DEFINITIONS == "{\"backup\":{\"container\":\"app\",\"parameters\":[\"SOURCE\"],\"retry\":{\"attempts\":1},\"taskDefinition\":\"job-tracker-backup\",\"timeoutSeconds\":1200},\"bulk\":{\"container\":\"app\",\"parameters\":[],\"retry\":{\"backoffRate\":10,\"jitter\":false},\"taskDefinition\":\"job-tracker-bulk\"},\"plain\":{\"container\":\"app\",\"parameters\":[],\"taskDefinition\":\"job-tracker-plain\"},\"report\":{\"container\":\"app\",\"parameters\":[\"REPORT_DATE\"],\"retry\":{\"attempts\":10,\"backoffRate\":1.5,\"intervalSeconds\":0,\"jitter\":true,\"maxDelaySeconds\":86400,\"rules\":[{\"action\":\"RETRY\",\"onExitCode\":\"137\"},{\"action\":\"RETRY\",\"onStopCode\":\"SpotInterruption\"},{\"action\":\"EXIT\",\"onReason\":\"CannotPullContainerError*\"},{\"action\":\"EXIT\",\"onExitCode\":\"1*\",\"onReason\":\"*\",\"onStopCode\":\"EssentialContainerExited\"}]},\"taskDefinition\":\"job-tracker-report\",\"timeoutSeconds\":1}}"
+    ])
+    error_message = "JOB_DEFINITIONS: ${aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS}"
+  }
+  assert {
+    # job-events' code does not read JOB_DEFINITIONS (its CONTRACT): it gets none, and no
+    # retry policy can make its environment grow.
+    condition     = !contains(keys(aws_lambda_function.this["job-events"].environment[0].variables), "JOB_DEFINITIONS")
+    error_message = "job-events must not get JOB_DEFINITIONS."
+  }
+}
+
+run "retry_rules_at_most_ten" {
+  command = plan
+
+  variables {
+    job_definitions = {
+      report = { image = "busybox", cpu = 256, memory = 512, retry = { rules = [for code in range(10) : { on_exit_code = tostring(code), action = "EXIT" }] } }
+    }
+  }
+
+  assert {
+    condition     = length(jsondecode(aws_lambda_function.this["create-job"].environment[0].variables.JOB_DEFINITIONS).report.retry.rules) == 10
+    error_message = "Ten rules must plan."
+  }
+}
+
+run "refused_retry_rule_without_matcher" {
+  command = plan
+
+  variables {
+    job_definitions = {
+      report = { image = "busybox", cpu = 256, memory = 512, retry = { rules = [{ action = "RETRY" }] } }
+    }
+  }
+
+  expect_failures = [var.job_definitions]
+}
+
+run "refused_retry_rule_action_maybe" {
+  command = plan
+
+  variables {
+    job_definitions = {
+      report = { image = "busybox", cpu = 256, memory = 512, retry = { rules = [{ on_exit_code = "1", action = "MAYBE" }] } }
+    }
+  }
+
+  expect_failures = [var.job_definitions]
+}
+
+run "refused_retry_attempts_zero" {
+  command = plan
+
+  variables {
+    job_definitions = {
+      report = { image = "busybox", cpu = 256, memory = 512, retry = { attempts = 0 } }
+    }
+  }
+
+  expect_failures = [var.job_definitions]
 }
 
 run "reconcile_every_hour" {

@@ -24,7 +24,7 @@ fn new_job(at: chrono::DateTime<chrono::Utc>) -> Job {
     Job::submitted(
         NewJob {
             id: JobId::random(),
-            owner: Owner::new("arn:aws:iam::123456789012:user/alice").expect("owner"),
+            owner: Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner"),
             definition: "report".into(),
             container: "app".into(),
             parameters: Default::default(),

@@ -4,7 +4,9 @@
 //! and the hostile flags, under which every job still reaches its true terminal state:
 //! every ECS event lost (the reconciler alone ends jobs), RunTask throttled or out of
 //! capacity (the launch queue starts them), events duplicated and shuffled, and a
-//! definition's `max_running` holding under a burst.
+//! definition's `max_running` holding under a burst. And the lifecycle policy: a job
+//! retried until it succeeds, an attempt stopped by its timeout, and cancels of a running
+//! job and of one waiting for its next attempt.
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
@@ -87,6 +89,31 @@ impl Server {
             }
             assert!(Instant::now() < deadline, "job {id} still {} after 30 s", job["status"]);
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    async fn delete(&self, id: &str) -> (u16, hyper::HeaderMap, Value) {
+        send(&self.url, "DELETE", &format!("/jobs/{id}"), &[], None).await
+    }
+
+    /// Polls the job every 100 ms until `done` holds of it (at most `within`), and returns
+    /// every state seen, in order.
+    async fn watch_until(&self, id: &str, within: Duration, done: impl Fn(&Value) -> bool) -> Vec<Value> {
+        let deadline = Instant::now() + within;
+        let mut seen = Vec::new();
+        loop {
+            let job = self.get(id).await;
+            let finished = done(&job);
+            seen.push(job);
+            if finished {
+                return seen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "job {id} not there after {within:?}; seen:\n{}",
+                seen.iter().map(Value::to_string).collect::<Vec<_>>().join("\n")
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -506,4 +533,217 @@ async fn invalid_hostile_flags_are_a_clear_error() {
         assert_eq!(code, Some(2), "{args:?}: {stderr}");
         assert!(stderr.contains(expected), "{args:?}: {stderr}");
     }
+}
+
+fn text<'a>(job: &'a Value, pointer: &str) -> &'a str {
+    job.pointer(pointer).and_then(Value::as_str).unwrap_or_default()
+}
+
+fn attempts(job: &Value) -> &[Value] {
+    job["attempts"].as_array().map(Vec::as_slice).unwrap_or_default()
+}
+
+#[tokio::test]
+async fn a_flaky_job_fails_twice_and_succeeds_on_its_third_attempt() {
+    // The shipped `flaky`: exit 1 on attempts 1 and 2; retry on exit code 1, 1 s then 2 s.
+    let server = start(&["--reconcile-interval", "0.5"]).await;
+    let (status, job) = server.submit(r#"{"definition": "flaky"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["retry"]["attempts"], 3, "{job}");
+    let id = id_of(&job);
+    let seen = server.watch_until(&id, Duration::from_secs(40), is_terminal).await;
+    let done = seen.last().expect("seen");
+
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(done["exitCode"], 0, "{done}");
+    let all = attempts(done);
+    assert_eq!(all.len(), 3, "{done}");
+    for (index, attempt) in all.iter().enumerate() {
+        assert_eq!(attempt["attempt"], index + 1, "{done}");
+        assert_eq!(attempt["taskStatus"], "STOPPED", "{done}");
+        assert_eq!(attempt["stopCode"], "EssentialContainerExited", "{done}");
+        assert_eq!(attempt["exitCode"], if index < 2 { 1 } else { 0 }, "{done}");
+    }
+    let arns: BTreeSet<&str> = all.iter().map(|a| text(a, "/taskArn")).collect();
+    assert_eq!(arns.len(), 3, "a new task per attempt: {done}");
+    assert!(!arns.contains(""), "{done}");
+    assert_eq!(done["taskArn"], all[2]["taskArn"], "the current attempt's task: {done}");
+
+    // Between attempts the job waited SUBMITTED, saying why and until when; the next
+    // attempt started no earlier than that.
+    for failed in 1..=2 {
+        let waiting = seen
+            .iter()
+            .find(|j| j["status"] == "SUBMITTED" && attempts(j).len() == failed + 1)
+            .unwrap_or_else(|| panic!("never seen waiting after attempt {failed}: {seen:?}"));
+        let reason = text(waiting, "/statusReason");
+        assert!(
+            reason.contains(&format!("attempt {failed} of 3 failed")) && reason.contains("exited with code 1"),
+            "{waiting}"
+        );
+        let next = time_of(waiting, "/nextAttemptAt");
+        assert!(next >= time_of(&all[failed - 1], "/stoppedAt"), "{waiting}");
+        assert!(time_of(&all[failed], "/startedAt") >= next, "started early: {done}");
+    }
+    for attempt in 1..=3 {
+        let log = std::fs::read_to_string(server.log_dir.join(format!("{id}-{attempt}.log"))).expect("the log");
+        assert!(log.contains(&format!("attempt {attempt} of job {id}")), "{log}");
+    }
+
+    // A finished job cannot be cancelled, and stays as it was.
+    let (status, headers, problem) = server.delete(&id).await;
+    assert_eq!(status, 409, "{problem}");
+    assert_eq!(
+        headers.get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/problem+json")
+    );
+    assert!(text(&problem, "/type").ends_with(":job-finished"), "{problem}");
+    assert_eq!(problem["status"], 409, "{problem}");
+    assert_eq!(server.get(&id).await["status"], "SUCCEEDED");
+    server.interrupt_and_wait().await;
+}
+
+#[tokio::test]
+async fn a_hanging_job_is_stopped_by_its_timeout_and_fails_saying_so() {
+    // The shipped `hang`: sleeps ten minutes, timeout_seconds = 3.
+    let server = start(&["--reconcile-interval", "0.5"]).await;
+    let (status, job) = server.submit(r#"{"definition": "hang"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    assert_eq!(job["timeoutSeconds"], 3, "{job}");
+    let id = id_of(&job);
+    let seen = server.watch_until(&id, Duration::from_secs(30), is_terminal).await;
+    let done = seen.last().expect("seen");
+
+    assert_eq!(done["status"], "FAILED", "{done}");
+    assert!(text(done, "/statusReason").contains("timed out after 3 s"), "{done}");
+    let [attempt] = attempts(done) else {
+        panic!("a timeout is not retried by default: {done}")
+    };
+    assert_eq!(attempt["stopCode"], "UserInitiated", "{done}");
+    assert_eq!(attempt["stoppedReason"], "timed out after 3 s", "{done}");
+    // The shell ended by StopTask's SIGTERM, as ECS reports it: 128 + 15.
+    assert_eq!(attempt["exitCode"], 143, "{done}");
+    // Stopped after 3 s of running, within a few reconcile passes and the stop's steps.
+    let ran = time_of(attempt, "/stoppedAt") - time_of(attempt, "/startedAt");
+    assert!(
+        ran >= chrono::Duration::seconds(3) && ran < chrono::Duration::seconds(8),
+        "ran {ran}: {done}"
+    );
+    server.interrupt_and_wait().await;
+}
+
+/// Definitions for the cancel tests: `sleeper` writes its PID and runs until stopped;
+/// `retry_later` fails and is retried 3 s later.
+const LIFECYCLE_DEFINITIONS: &str = r#"
+[definitions.sleeper]
+command = ["sh", "-c", "echo \"pid $$\"; exec sleep 600"]
+
+[definitions.retry_later]
+command = ["sh", "-c", "echo \"attempt $JOB_ATTEMPT\"; exit 1"]
+retry = { attempts = 3, interval_seconds = 3, rules = [{ on_exit_code = "1", action = "RETRY" }] }
+"#;
+
+async fn start_lifecycle() -> Server {
+    let path = std::env::temp_dir().join(format!("lifecycle-definitions-{}.toml", uuid::Uuid::new_v4().simple()));
+    std::fs::write(&path, LIFECYCLE_DEFINITIONS).expect("write the definitions");
+    start(&[
+        "--definitions",
+        path.to_str().expect("UTF-8 path"),
+        "--reconcile-interval",
+        "0.5",
+    ])
+    .await
+}
+
+fn is_alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+}
+
+#[tokio::test]
+async fn cancelling_a_running_job_stops_its_process_and_ends_it_cancelled() {
+    let server = start_lifecycle().await;
+    let (status, job) = server.submit(r#"{"definition": "sleeper"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    let id = id_of(&job);
+    server
+        .watch_until(&id, Duration::from_secs(20), |j| j["status"] == "RUNNING")
+        .await;
+    let log = server.log_dir.join(format!("{id}-1.log"));
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let pid: i32 = loop {
+        let written = std::fs::read_to_string(&log).unwrap_or_default();
+        if let Some(pid) = written.strip_prefix("pid ").and_then(|p| p.trim().parse().ok()) {
+            break pid;
+        }
+        assert!(Instant::now() < deadline, "no PID in {}: {written:?}", log.display());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(is_alive(pid), "the job's process {pid} runs");
+
+    let (status, _, cancelling) = server.delete(&id).await;
+    assert_eq!(status, 202, "{cancelling}");
+    assert_eq!(cancelling["status"], "STOPPING", "{cancelling}");
+    assert!(text(&cancelling, "/statusReason").contains("cancel"), "{cancelling}");
+    assert!(cancelling["cancelRequestedAt"].is_string(), "{cancelling}");
+
+    let seen = server.watch_until(&id, Duration::from_secs(15), is_terminal).await;
+    let done = seen.last().expect("seen");
+    assert_eq!(done["status"], "CANCELLED", "{done}");
+    assert!(
+        seen.iter()
+            .all(|j| ["STOPPING", "CANCELLED"].contains(&text(j, "/status"))),
+        "nothing but STOPPING until CANCELLED: {seen:?}"
+    );
+    let [attempt] = attempts(done) else {
+        panic!("a cancelled job is not retried: {done}")
+    };
+    assert_eq!(attempt["stopCode"], "UserInitiated", "{done}");
+    assert_eq!(attempt["stoppedReason"], "cancelled", "{done}");
+    assert_eq!(attempt["exitCode"], 143, "{done}");
+    assert!(!is_alive(pid), "the job's process {pid} still runs");
+
+    // A repeated cancel is answered as the first was.
+    let (status, _, again) = server.delete(&id).await;
+    assert_eq!((status, text(&again, "/status")), (202, "CANCELLED"), "{again}");
+
+    let (status, _, problem) = server.delete(&uuid::Uuid::new_v4().to_string()).await;
+    assert_eq!(status, 404, "{problem}");
+    let (status, _, problem) = send(&server.url, "PUT", &format!("/jobs/{id}"), &[], None).await;
+    assert_eq!(status, 405, "{problem}");
+    server.interrupt_and_wait().await;
+}
+
+#[tokio::test]
+async fn cancelling_a_job_waiting_for_its_next_attempt_ends_it_at_once_and_for_good() {
+    let server = start_lifecycle().await;
+    let (status, job) = server.submit(r#"{"definition": "retry_later"}"#, None).await;
+    assert_eq!(status, 201, "{job}");
+    let id = id_of(&job);
+    let seen = server
+        .watch_until(&id, Duration::from_secs(20), |j| {
+            j["status"] == "SUBMITTED" && attempts(j).len() == 2
+        })
+        .await;
+    let waiting = seen.last().expect("seen");
+    let next_attempt_at = time_of(waiting, "/nextAttemptAt");
+
+    let (status, _, cancelled) = server.delete(&id).await;
+    assert_eq!(status, 202, "{cancelled}");
+    assert_eq!(cancelled["status"], "CANCELLED", "at once: {cancelled}");
+    assert_eq!(cancelled["statusReason"], "cancelled by its owner", "{cancelled}");
+    assert_eq!(cancelled["nextAttemptAt"], Value::Null, "{cancelled}");
+
+    // Past the time attempt 2 was due (and a few reconcile passes more), it never started.
+    let due_in = (next_attempt_at - chrono::Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(due_in + Duration::from_millis(1500)).await;
+    let later = server.get(&id).await;
+    assert_eq!(later["status"], "CANCELLED", "{later}");
+    let all = attempts(&later);
+    assert_eq!(all.len(), 2, "{later}");
+    assert_eq!(all[1]["taskArn"], Value::Null, "attempt 2 never got a task: {later}");
+    assert!(
+        !server.log_dir.join(format!("{id}-2.log")).exists(),
+        "attempt 2 never ran"
+    );
+    server.interrupt_and_wait().await;
 }

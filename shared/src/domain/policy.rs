@@ -38,6 +38,13 @@ pub struct RetryRule {
 }
 
 impl RetryRule {
+    /// Whether the rule sets a pattern at all (an empty one is none).
+    fn has_pattern(&self) -> bool {
+        [&self.on_exit_code, &self.on_stop_code, &self.on_reason]
+            .iter()
+            .any(|p| p.as_deref().is_some_and(|p| !p.is_empty()))
+    }
+
     fn matches(&self, failure: &AttemptFailure<'_>) -> bool {
         let exit_code = failure.exit_code.map(|code| code.to_string());
         let pattern_matches = |pattern: &Option<String>, values: &[Option<&str>]| match pattern {
@@ -47,7 +54,7 @@ impl RetryRule {
                 values.iter().flatten().any(|value| pattern.matches(value))
             }
         };
-        (self.on_exit_code.is_some() || self.on_stop_code.is_some() || self.on_reason.is_some())
+        self.has_pattern()
             && pattern_matches(&self.on_exit_code, &[exit_code.as_deref()])
             && pattern_matches(&self.on_stop_code, &[failure.stop_code])
             && pattern_matches(&self.on_reason, &failure.reasons)
@@ -93,6 +100,8 @@ impl RetryPolicy {
     pub const DEFAULT_ATTEMPTS: u32 = 3;
     /// AWS Batch's ceiling, and more than any job that is not broken needs.
     pub const MAX_ATTEMPTS: u32 = 10;
+    /// At most this many rules, as Terraform's variable validation also says.
+    pub const MAX_RULES: usize = 10;
     /// The longest delay the service keeps between two attempts.
     pub const MAX_DELAY: Duration = Duration::from_secs(24 * 3600);
 
@@ -114,11 +123,14 @@ impl RetryPolicy {
         if self.interval > Self::MAX_DELAY || self.max_delay.is_some_and(|d| d.is_zero() || d > Self::MAX_DELAY) {
             return Some("sets a retry delay that is zero or longer than 86400 s".to_owned());
         }
-        if let Some(position) = self
-            .rules
-            .iter()
-            .position(|r| r.on_exit_code.is_none() && r.on_stop_code.is_none() && r.on_reason.is_none())
-        {
+        if self.rules.len() > Self::MAX_RULES {
+            return Some(format!(
+                "sets {} retry rules; at most {} are allowed",
+                self.rules.len(),
+                Self::MAX_RULES
+            ));
+        }
+        if let Some(position) = self.rules.iter().position(|r| !r.has_pattern()) {
             return Some(format!(
                 "retry rule {} matches nothing: it needs onExitCode, onStopCode or onReason",
                 position + 1

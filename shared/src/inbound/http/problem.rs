@@ -100,7 +100,7 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
             format!("The job is {} and cannot be cancelled; it is unchanged.", job.status),
         )
         .with("jobId", job.id.to_string())
-        .with("status", job.status),
+        .with("jobStatus", job.status),
         ServiceError::Store(StoreError::Unavailable { .. }) => Problem::new(
             "store-unavailable",
             "Service temporarily unavailable",
