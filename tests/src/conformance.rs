@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::domain::EcsTaskStatus;
 use shared::domain::{
-    decide, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, RetryPolicy, SlotClaim, SlotPool,
-    TaskEventGuard, UpdateGuard,
+    decide, Cancel, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, RetryAction, RetryPolicy,
+    RetryRule, SlotClaim, SlotPool, TaskEventGuard, UpdateGuard,
 };
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{Created, JobStore, Updated};
@@ -367,6 +367,139 @@ pub async fn a_late_event_of_an_earlier_attempt_never_moves_the_next_attempt<S: 
     assert_eq!(stored(&*store, job.id).await, job);
 }
 
+/// A job that retries every failure, up to 3 attempts, 10 s apart.
+fn retrying_job() -> Job {
+    let mut job = new_job();
+    job.retry = RetryPolicy {
+        attempts: 3,
+        rules: vec![RetryRule {
+            on_exit_code: None,
+            on_stop_code: None,
+            on_reason: Some("*".into()),
+            action: RetryAction::Retry,
+        }],
+        ..RetryPolicy::default()
+    };
+    job
+}
+
+/// A failed task's STOPPED event (exit code 1), version 3.
+fn failed_stop() -> TaskStateChange {
+    let mut task = TaskTimeline::new(TASK_ARN, CLUSTER_ARN, None, &["app"], at(1));
+    task.advance(EcsTaskStatus::Provisioning, at(2));
+    task.advance(EcsTaskStatus::Running, at(3));
+    task.container_exited("app", 1);
+    task.stopping_because("EssentialContainerExited", "Essential container in task exited");
+    task.advance(EcsTaskStatus::Stopped, at(5))
+}
+
+pub async fn a_retry_adds_the_next_attempt_in_the_same_write_as_the_failure<S: JobStore>(store: Arc<S>) {
+    let claims = claim(1);
+    let job = retrying_job().holding(&claims);
+    assert_eq!(store.create(&job, &claims).await.expect("create"), Created::Inserted);
+    let launch = job.launched(TASK_ARN.into(), at(1));
+    assert_eq!(store.update(job.id, &launch).await.expect("update"), Updated::Applied);
+    let running = stored(&*store, job.id).await;
+    let retry = event_update(&running, &failed_stop());
+    assert!(retry.next_attempt.is_some(), "{retry:?}");
+    assert_eq!(store.update(job.id, &retry).await.expect("update"), Updated::Applied);
+    let mut expected = running.clone();
+    expected.apply(&retry);
+    let waiting = stored(&*store, job.id).await;
+    assert_eq!(waiting, expected);
+    assert_eq!((waiting.status, waiting.attempts.count()), (JobStatus::Submitted, 2));
+    assert!(waiting.slots.is_empty(), "the failed attempt's slot went back with it");
+    // The same STOPPED event again is for an attempt that is no longer current.
+    assert_eq!(
+        store.update(job.id, &retry).await.expect("update"),
+        Updated::GuardFailed
+    );
+    // The next attempt takes the slot again: the pool had it back.
+    let take = waiting.take_slots(claims.clone(), at(20));
+    assert_eq!(store.update(job.id, &take).await.expect("update"), Updated::Applied);
+}
+
+pub async fn an_update_decided_before_a_cancel_never_lands_after_it<S: JobStore>(store: Arc<S>) {
+    let job = launched_job(&*store).await;
+    let event = event_update(&job, &lifecycle()[3]);
+    let Cancel::Write { update: cancel, .. } = job.cancel(at(10)) else {
+        panic!("a running job can be cancelled")
+    };
+    assert_eq!(store.update(job.id, &cancel).await.expect("update"), Updated::Applied);
+    let cancelling = stored(&*store, job.id).await;
+    assert_eq!(cancelling.status, JobStatus::Stopping);
+    assert!(cancelling.cancel_requested_at.is_some());
+    // The event was decided on the job before the cancel: refused, decided again after.
+    assert_eq!(
+        store.update(job.id, &event).await.expect("update"),
+        Updated::GuardFailed
+    );
+    let again = event_update(&cancelling, &lifecycle()[3]);
+    assert_eq!(store.update(job.id, &again).await.expect("update"), Updated::Applied);
+    assert_eq!(stored(&*store, job.id).await.status, JobStatus::Stopping);
+    // A second cancel decided on the job before the first is refused too.
+    assert_eq!(
+        store.update(job.id, &cancel).await.expect("update"),
+        Updated::GuardFailed
+    );
+    // A launch decided before a cancel of a waiting job never lands.
+    let waiting = new_job();
+    store.create(&waiting, &[]).await.expect("create");
+    let launch = waiting.launched(TASK_ARN.into(), at(1));
+    let Cancel::Write { update: cancel, .. } = waiting.cancel(at(1)) else {
+        panic!("a waiting job can be cancelled")
+    };
+    assert_eq!(
+        store.update(waiting.id, &cancel).await.expect("update"),
+        Updated::Applied
+    );
+    assert_eq!(
+        store.update(waiting.id, &launch).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, waiting.id).await.status, JobStatus::Cancelled);
+}
+
+pub async fn a_timeout_is_recorded_once_and_an_event_decided_before_it_is_decided_again<S: JobStore>(store: Arc<S>) {
+    let mut job = new_job();
+    job.timeout = Some(std::time::Duration::from_secs(60));
+    store.create(&job, &[]).await.expect("create");
+    let launch = job.launched(TASK_ARN.into(), at(1));
+    assert_eq!(store.update(job.id, &launch).await.expect("update"), Updated::Applied);
+    let running = {
+        let job = stored(&*store, job.id).await;
+        let update = event_update(&job, &lifecycle()[3]);
+        assert_eq!(store.update(job.id, &update).await.expect("update"), Updated::Applied);
+        stored(&*store, job.id).await
+    };
+    let (timeout, _) = running.timeout_due(at(100)).expect("past its timeout");
+    let stop = event_update(&running, &failed_stop_of_version(9));
+    assert_eq!(store.update(job.id, &timeout).await.expect("update"), Updated::Applied);
+    assert_eq!(
+        store.update(job.id, &timeout).await.expect("update"),
+        Updated::Applied,
+        "idempotent under its guard"
+    );
+    assert_eq!(store.update(job.id, &stop).await.expect("update"), Updated::GuardFailed);
+    let timed_out = stored(&*store, job.id).await;
+    assert_eq!(timed_out.current_attempt().timed_out_after, Some(60));
+    let stop = event_update(&timed_out, &failed_stop_of_version(9));
+    assert_eq!(store.update(job.id, &stop).await.expect("update"), Updated::Applied);
+    let failed = stored(&*store, job.id).await;
+    assert_eq!(
+        (failed.status, failed.status_reason.as_deref()),
+        (JobStatus::Failed, Some("timed out after 60 s"))
+    );
+}
+
+/// A STOPPED event of [`TASK_ARN`] with version `version`, exit code 143.
+fn failed_stop_of_version(version: u64) -> TaskStateChange {
+    let mut event = failed_stop();
+    event.version = version;
+    event.containers[0].exit_code = Some(143);
+    event
+}
+
 /// Declares one `#[tokio::test]` per conformance case, each on a store from `$make`.
 fn claim(limit: u32) -> Vec<SlotClaim> {
     vec![SlotClaim {
@@ -503,6 +636,9 @@ macro_rules! store_conformance_tests {
             a_finished_job_gives_its_slot_back_once,
             a_waiting_job_takes_a_slot_only_when_one_is_free,
             the_unfinished_and_the_waiting_are_listed_and_the_finished_are_not,
+            a_retry_adds_the_next_attempt_in_the_same_write_as_the_failure,
+            an_update_decided_before_a_cancel_never_lands_after_it,
+            a_timeout_is_recorded_once_and_an_event_decided_before_it_is_decided_again,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

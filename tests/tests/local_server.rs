@@ -706,6 +706,28 @@ async fn cancelling_a_running_job_stops_its_process_and_ends_it_cancelled() {
     let (status, _, again) = server.delete(&id).await;
     assert_eq!((status, text(&again, "/status")), (202, "CANCELLED"), "{again}");
 
+    // Cancelled before its container starts: it never does.
+    let (status, early) = server.submit(r#"{"definition": "sleeper"}"#, None).await;
+    assert_eq!((status, text(&early, "/status")), (201, "STARTING"), "{early}");
+    let early_id = id_of(&early);
+    let (status, _, cancelling) = server.delete(&early_id).await;
+    assert_eq!(
+        (status, text(&cancelling, "/status")),
+        (202, "STOPPING"),
+        "{cancelling}"
+    );
+    let seen = server
+        .watch_until(&early_id, Duration::from_secs(15), is_terminal)
+        .await;
+    let done = seen.last().expect("seen");
+    assert_eq!(done["status"], "CANCELLED", "{done}");
+    assert_eq!(done["startedAt"], Value::Null, "{done}");
+    assert_eq!(done["attempts"][0]["stopCode"], "UserInitiated", "{done}");
+    assert!(
+        !server.log_dir.join(format!("{early_id}-1.log")).exists(),
+        "the container never started"
+    );
+
     let (status, _, problem) = server.delete(&uuid::Uuid::new_v4().to_string()).await;
     assert_eq!(status, 404, "{problem}");
     let (status, _, problem) = send(&server.url, "PUT", &format!("/jobs/{id}"), &[], None).await;
