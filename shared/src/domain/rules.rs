@@ -48,13 +48,19 @@ impl Job {
         } else {
             SlotChange::Release(self.slots.clone())
         };
+        // A job its owner cancelled ends CANCELLED however its task ended.
+        let (status, reason) = if self.cancel_requested_at.is_some() {
+            (JobStatus::Cancelled, CANCELLED)
+        } else {
+            (
+                JobStatus::Failed,
+                "the task's final state was lost: ECS no longer knows the task and no event recorded how it ended",
+            )
+        };
         JobUpdate {
             attempt: current.clone(),
-            status: JobStatus::Failed,
-            status_reason: Some(
-                "the task's final state was lost: ECS no longer knows the task and no event recorded how it ended"
-                    .to_owned(),
-            ),
+            status,
+            status_reason: Some(reason.to_owned()),
             updated_at: now.max(self.updated_at),
             queue: None,
             slots,

@@ -1091,3 +1091,23 @@ fn an_attempt_past_its_timeout_is_stopped_once_and_fails_saying_so() {
     assert_eq!(job.status_reason.as_deref(), Some("timed out after 60 s"));
     assert_eq!(job.stop_pending(), None);
 }
+
+#[test]
+fn a_cancelled_job_whose_task_ecs_forgot_ends_cancelled_not_lost() {
+    let mut job = launched_job();
+    let Cancel::Write { update, .. } = job.cancel(at(5)) else {
+        panic!("a launched job can be cancelled")
+    };
+    assert!(job.guard_holds(&update));
+    job.apply(&update);
+    let lost = job.task_lost(TASK_ARN, at(100));
+    assert!(job.guard_holds(&lost));
+    assert_eq!(
+        (lost.status, lost.status_reason.as_deref()),
+        (JobStatus::Cancelled, Some(CANCELLED))
+    );
+    let mut forgotten = launched_job();
+    let lost = forgotten.task_lost(TASK_ARN, at(100));
+    forgotten.apply(&lost);
+    assert_eq!(forgotten.status, JobStatus::Failed);
+}
