@@ -2,7 +2,9 @@
 //! zips, each under a Lambda Runtime API emulator with exactly the environment Terraform
 //! gave its function, against the resources Terraform created in the emulators.
 //! POST /jobs as an API Gateway v2 event → ECS events as EventBridge delivers them →
-//! GET /jobs/{id}. Run by `scripts/test` between `terraform-check apply` and `destroy`.
+//! GET /jobs/{id} → DELETE /jobs/{id} of the finished job (409) and of a running one
+//! (202, its task stopped). Run by `scripts/test` between `terraform-check apply` and
+//! `destroy`.
 //!
 //! Usage: stack-e2e FUNCTION_ENV_JSON BINARIES_DIR
 //! (FUNCTION_ENV_JSON: `{"create-job": {"JOBS_TABLE": ...}, ...}`; BINARIES_DIR holds
@@ -14,7 +16,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
-use tests::api::{get_job_event, post_job_event, ALICE};
+use tests::api::{delete_job_event, get_job_event, post_job_event, ALICE};
 use tests::emulators::{required_env, PROVIDED_BY_LAMBDA};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -123,4 +125,22 @@ async fn main() {
     assert_eq!(job["exitCode"], 0, "{job}");
     assert_eq!(job["taskArn"], task_arn.as_str());
     println!("stack-e2e: GET /jobs/{id} → 200, SUCCEEDED, exit code 0");
+
+    // DELETE through job-api with Terraform's environment and role: a finished job is
+    // 409; a running one is recorded as being cancelled and its task stopped (StopTask
+    // in Terraform's cluster, answered by the emulator).
+    let (status, problem) = api.runtime.invoke(&delete_job_event(&id, ALICE)).await.http();
+    assert_eq!(status, 409, "DELETE of a finished job: {problem}");
+    assert_eq!(
+        problem["type"], "tag:job-tracker,2026:problem:job-finished",
+        "{problem}"
+    );
+    let (status, running) = create.runtime.invoke(&post).await.http();
+    assert_eq!(status, 201, "POST /jobs: {running}");
+    let running_id = running["jobId"].as_str().expect("jobId");
+    let (status, cancelling) = api.runtime.invoke(&delete_job_event(running_id, ALICE)).await.http();
+    assert_eq!(status, 202, "DELETE /jobs/{running_id}: {cancelling}");
+    assert_eq!(cancelling["status"], "STOPPING", "{cancelling}");
+    assert!(cancelling["cancelRequestedAt"].is_string(), "{cancelling}");
+    println!("stack-e2e: DELETE /jobs/{id} → 409 job-finished; DELETE /jobs/{running_id} → 202, STOPPING");
 }
