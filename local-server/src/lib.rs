@@ -5,9 +5,9 @@
 //! ECS with child processes, emitting the same EventBridge "ECS Task State Change" events
 //! Fargate would into the same job-events handler. The launch queue and the reconciler run
 //! in-process on the same use cases as the job-reconciler Lambda (the runner answers as
-//! `DescribeTasks` and `ListTasks` would), and [`hostile`] can lose, duplicate and reorder
-//! events and throttle launches on purpose. So what runs here is the production mapping,
-//! not a shortcut.
+//! `DescribeTasks` and `ListTasks` would, and stops tasks as `StopTask` does for a cancel
+//! or a timeout), and [`hostile`] can lose, duplicate and reorder events and throttle
+//! launches on purpose. So what runs here is the production mapping, not a shortcut.
 
 pub mod definitions;
 pub mod hostile;

@@ -15,6 +15,7 @@ use local_server::server::{consume_launch_queue, deliver_events, reconcile_every
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::memory::{InMemoryJobStore, InProcessLaunchQueue};
 use shared::app::JobService;
+use shared::domain::RetryPolicy;
 use shared::ports::JobStore;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -165,7 +166,12 @@ async fn run<S: JobStore + Clone + 'static>(store: S, local: LocalDefinitions, l
                 .with_queue(queue.clone())
                 .with_service_limit(args.max_running),
         ),
-        JobApi::new(JobService::without_launcher(store.clone())),
+        // Cancels stop tasks through the runner, and announce freed slots on the queue.
+        JobApi::new(
+            JobService::new(store.clone(), runner.clone(), local.definitions.clone())
+                .with_queue(queue.clone())
+                .with_service_limit(args.max_running),
+        ),
     ));
     let relay = tokio::spawn(relay_events(
         events_raw,
@@ -248,8 +254,17 @@ fn banner(url: &str, local: &LocalDefinitions, args: &Args) {
             .max_running
             .map(|n| format!("  max_running: {n}"))
             .unwrap_or_default();
+        let timeout = definition
+            .timeout
+            .map(|t| format!("  timeout: {} s", t.as_secs()))
+            .unwrap_or_default();
+        let attempts = if definition.retry == RetryPolicy::default() {
+            String::new()
+        } else {
+            format!("  attempts: {}", definition.retry.attempts)
+        };
         println!(
-            "    {name:<10} parameters: [{}]{limit}  {description}",
+            "    {name:<10} parameters: [{}]{limit}{timeout}{attempts}  {description}",
             parameters.join(", ")
         );
     }
@@ -282,5 +297,6 @@ fn banner(url: &str, local: &LocalDefinitions, args: &Args) {
          -d '{{\"definition\": \"report\", \"parameters\": {{\"REPORT_DATE\": \"2026-11-01\"}}}}'"
     );
     println!("  curl -s {url}/jobs/<jobId>");
+    println!("  curl -s -X DELETE {url}/jobs/<jobId>    # cancel it");
     println!("Ctrl-C stops the server and any running job.");
 }

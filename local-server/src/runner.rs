@@ -7,7 +7,9 @@
 //! It is also the reconciler's [`TaskInspector`]: like `DescribeTasks`, it answers each
 //! task's current state (the same fields and `version` as its latest event, whether or
 //! not that event was delivered), and like `ListTasks` by `startedBy`, the task an
-//! attempt's launch started.
+//! attempt's launch started. And it is the [`TaskStopper`] of a cancel or a timeout: like
+//! `StopTask`, SIGTERM to the task's processes, SIGKILL [`STOP_TIMEOUT`] later, and the
+//! task reports stopCode `UserInitiated` with the reason it was given.
 
 use std::collections::HashMap;
 use std::os::unix::process::ExitStatusExt;
@@ -25,7 +27,8 @@ use shared::domain::StartedBy;
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::infra::sync::lock;
 use shared::ports::{
-    InspectError, LaunchError, LaunchRefusal, Launched, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
+    InspectError, LaunchError, LaunchRefusal, Launched, StopError, TaskInspector, TaskLauncher, TaskLookup,
+    TaskRequest, TaskStopper,
 };
 use shared::testing::fargate::{eventbridge_envelope, TaskTimeline};
 use tokio::sync::{mpsc, watch};
@@ -36,13 +39,18 @@ use crate::hostile::LaunchFaults;
 
 /// How long a stopped task's processes get between SIGTERM and SIGKILL (ECS's
 /// `stopTimeout` defaults to 30 s; locally, a person is waiting at Ctrl-C).
-const STOP_TIMEOUT: Duration = Duration::from_secs(5);
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(5);
 /// The pause between two lifecycle events, so that a client polling the job can watch
 /// it move as it would on Fargate (where each step takes seconds).
 const STEP: Duration = Duration::from_millis(300);
 pub const CLUSTER_ARN: &str = "arn:aws:ecs:local:000000000000:cluster/local";
 const ACCOUNT: &str = "000000000000";
 const REGION: &str = "local";
+/// The stop code of a task stopped through StopTask (and of one the server's shutdown
+/// stops, which is what it plays).
+const USER_INITIATED: &str = "UserInitiated";
+/// ECS keeps this many characters of a StopTask's reason.
+const MAX_STOP_REASON: usize = 255;
 
 pub struct LocalTaskRunner {
     commands: HashMap<String, LocalCommand>,
@@ -53,6 +61,9 @@ pub struct LocalTaskRunner {
     /// Each task's current state (its latest event's detail), by task ARN: what
     /// `DescribeTasks` answers.
     states: TaskStates,
+    /// Each task's StopTask request (the first reason given), by task ARN; its player
+    /// watches it.
+    stops: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
     /// RunTask calls that fail on purpose (`--throttle-launches`, `--no-capacity-launches`).
     faults: LaunchFaults,
     players: Mutex<Vec<JoinHandle<()>>>,
@@ -74,6 +85,7 @@ impl LocalTaskRunner {
             events,
             tasks: Mutex::default(),
             states: TaskStates::default(),
+            stops: Mutex::default(),
             faults: LaunchFaults::default(),
             players: Mutex::default(),
             shutdown: watch::Sender::new(false),
@@ -133,6 +145,8 @@ impl TaskLauncher for LocalTaskRunner {
             uuid::Uuid::new_v4().simple()
         );
         tasks.insert(token, task_arn.clone());
+        let (stop, stop_requested) = watch::channel(None);
+        lock(&self.stops).insert(task_arn.clone(), stop);
 
         let mut task = Task {
             timeline: TaskTimeline::new(
@@ -149,6 +163,8 @@ impl TaskLauncher for LocalTaskRunner {
             events: self.events.clone(),
             states: self.states.clone(),
             shutdown: self.shutdown.subscribe(),
+            stop: stop_requested,
+            last_status: EcsTaskStatus::Provisioning,
         };
         // The task exists from RunTask's answer on: DescribeTasks knows it at once.
         task.emit(EcsTaskStatus::Provisioning);
@@ -186,6 +202,37 @@ impl TaskInspector for LocalTaskRunner {
     }
 }
 
+impl TaskStopper for LocalTaskRunner {
+    /// StopTask: the task's player stops it (see [`Task::play`]) and reports it, as ECS
+    /// does, through DEACTIVATING … STOPPED with stopCode `UserInitiated` and `reason` as
+    /// its `stoppedReason`. A task that has stopped, is stopping already, or is unknown is
+    /// left as it is.
+    async fn stop(&self, task_arn: &str, reason: &str) -> Result<(), StopError> {
+        let last_status = lock(&self.states).get(task_arn).map(|detail| detail.last_status);
+        let stops = lock(&self.stops);
+        let outcome = match (last_status, stops.get(task_arn)) {
+            (None, _) | (_, None) => "unknown task: nothing to stop",
+            (Some(EcsTaskStatus::Stopped), _) => "stopped already",
+            (Some(_), Some(stop)) => {
+                let first = stop.send_if_modified(|requested| {
+                    let first = requested.is_none();
+                    if first {
+                        *requested = Some(reason.chars().take(MAX_STOP_REASON).collect());
+                    }
+                    first
+                });
+                if first {
+                    "stopping"
+                } else {
+                    "asked to stop already"
+                }
+            }
+        };
+        tracing::info!(task_arn, reason, outcome, "StopTask");
+        Ok(())
+    }
+}
+
 /// As ECS stops a container: SIGTERM to the whole process group, SIGKILL after
 /// [`STOP_TIMEOUT`].
 async fn stop_gracefully(child: &mut tokio::process::Child) -> std::io::Result<std::process::ExitStatus> {
@@ -203,9 +250,41 @@ async fn stop_gracefully(child: &mut tokio::process::Child) -> std::io::Result<s
     }
 }
 
-async fn shutting_down(mut shutdown: watch::Receiver<bool>) {
-    // An error means the runner is gone, which is a shutdown too.
-    let _ = shutdown.wait_for(|stop| *stop).await;
+/// Why a task is to stop before its container exits by itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StopRequest {
+    /// StopTask, with its reason.
+    StopTask(String),
+    /// The local server is shutting down.
+    Shutdown,
+}
+
+impl StopRequest {
+    /// The task's `stoppedReason`.
+    fn reason(&self, started: bool) -> String {
+        match (self, started) {
+            (Self::StopTask(reason), _) => reason.clone(),
+            (Self::Shutdown, true) => "Task stopped because the local server shut down".to_owned(),
+            (Self::Shutdown, false) => "Task stopped before it started: the local server shut down".to_owned(),
+        }
+    }
+}
+
+/// Waits for a StopTask or the server's shutdown, whichever comes first.
+async fn stop_requested(mut stop: watch::Receiver<Option<String>>, mut shutdown: watch::Receiver<bool>) -> StopRequest {
+    let stop_task = async {
+        let reason = stop.wait_for(Option::is_some).await.map(|reason| reason.clone());
+        match reason {
+            Ok(reason) => StopRequest::StopTask(reason.unwrap_or_default()),
+            // The runner is gone: only the shutdown can stop the task now.
+            Err(_) => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        request = stop_task => request,
+        // An error means the runner is gone, which is a shutdown too.
+        _ = shutdown.wait_for(|stop| *stop) => StopRequest::Shutdown,
+    }
 }
 
 /// One task from PROVISIONING to STOPPED.
@@ -218,6 +297,10 @@ struct Task {
     events: mpsc::UnboundedSender<Value>,
     states: TaskStates,
     shutdown: watch::Receiver<bool>,
+    /// The reason of a StopTask, once one arrives.
+    stop: watch::Receiver<Option<String>>,
+    /// The status of the latest event.
+    last_status: EcsTaskStatus,
 }
 
 impl Task {
@@ -232,6 +315,7 @@ impl Task {
             stop_code = detail.stop_code.as_deref(),
             "task state change"
         );
+        self.last_status = detail.last_status;
         let event = eventbridge_envelope(&detail, &uuid::Uuid::new_v4().to_string(), ACCOUNT, REGION);
         lock(&self.states).insert(detail.task_arn.clone(), detail);
         // The receiver only goes away when the whole server stops.
@@ -244,20 +328,33 @@ impl Task {
         }
     }
 
-    /// From PROVISIONING (emitted by the launch) to STOPPED.
+    /// Whether a StopTask or the shutdown has come before the container started: then
+    /// it never starts, and the task is stopping with stopCode `UserInitiated`.
+    fn stopped_before_start(&mut self) -> bool {
+        let request = match self.stop.borrow().clone() {
+            Some(reason) => StopRequest::StopTask(reason),
+            None if *self.shutdown.borrow() => StopRequest::Shutdown,
+            None => return false,
+        };
+        self.timeline.stopping_because(USER_INITIATED, &request.reason(false));
+        true
+    }
+
+    /// From PROVISIONING (emitted by the launch) to STOPPED. A stop that comes before the
+    /// container starts means it never starts; one that comes while it runs stops it as
+    /// ECS does (SIGTERM, SIGKILL [`STOP_TIMEOUT`] later), and the task reports the
+    /// container's exit code as Docker does: its own, or 128 + the signal that ended it.
     async fn play(mut self) {
         use EcsTaskStatus::*;
+        for status in [Pending, Activating] {
+            self.pause().await;
+            if self.stopped_before_start() {
+                return self.stop().await;
+            }
+            self.emit(status);
+        }
         self.pause().await;
-        self.emit(Pending);
-        self.pause().await;
-        self.emit(Activating);
-        self.pause().await;
-
-        if *self.shutdown.borrow() {
-            self.timeline.stopping_because(
-                "UserInitiated",
-                "Task stopped before it started: the local server shut down",
-            );
+        if self.stopped_before_start() {
             return self.stop().await;
         }
         let mut child = match self.spawn() {
@@ -272,8 +369,13 @@ impl Task {
 
         let status = tokio::select! {
             status = child.wait() => status,
-            () = shutting_down(self.shutdown.clone()) => {
-                self.timeline.stopping_because("UserInitiated", "Task stopped because the local server shut down");
+            request = stop_requested(self.stop.clone(), self.shutdown.clone()) => {
+                self.timeline.stopping_because(USER_INITIATED, &request.reason(true));
+                // As on Fargate, the task shows it is stopping before its container is
+                // told to: the reason is visible while the container takes its time.
+                self.emit(Deactivating);
+                self.pause().await;
+                self.emit(Stopping);
                 stop_gracefully(&mut child).await
             }
         };
@@ -293,11 +395,14 @@ impl Task {
         self.stop().await;
     }
 
+    /// The stopping statuses not reported yet, then STOPPED.
     async fn stop(&mut self) {
         use EcsTaskStatus::*;
         for status in [Deactivating, Stopping, Deprovisioning] {
-            self.emit(status);
-            self.pause().await;
+            if self.last_status < status {
+                self.emit(status);
+                self.pause().await;
+            }
         }
         self.emit(Stopped);
     }
@@ -330,29 +435,210 @@ mod tests {
     use std::collections::BTreeMap;
 
     use shared::domain::JobId;
+    use tokio::time::Instant;
 
     use super::*;
 
+    /// `ok` exits 0 at once; `sleep` runs until stopped; `stubborn` ignores SIGTERM;
+    /// `polite` exits 7 on SIGTERM.
     fn runner(events: mpsc::UnboundedSender<Value>) -> LocalTaskRunner {
-        let command = LocalCommand {
-            program: "true".to_owned(),
-            args: Vec::new(),
+        let shell = |script: &str| LocalCommand {
+            program: "sh".to_owned(),
+            args: vec!["-c".to_owned(), script.to_owned()],
             environment: BTreeMap::new(),
             description: None,
         };
+        let log_dir = std::env::temp_dir().join(format!("local-runner-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&log_dir).expect("a log directory");
         LocalTaskRunner::new(
-            HashMap::from([("ok".to_owned(), command)]),
-            std::env::temp_dir(),
+            HashMap::from([
+                ("ok".to_owned(), shell("exit 0")),
+                ("sleep".to_owned(), shell("sleep 30")),
+                ("stubborn".to_owned(), shell("trap '' TERM; sleep 30")),
+                (
+                    "polite".to_owned(),
+                    shell("trap 'exit 7' TERM; while :; do sleep 0.1; done"),
+                ),
+            ]),
+            log_dir,
             events,
         )
     }
 
     fn request(started_by: StartedBy) -> TaskRequest {
+        request_of("ok", started_by)
+    }
+
+    fn request_of(definition: &str, started_by: StartedBy) -> TaskRequest {
         TaskRequest {
-            task_definition: "ok".to_owned(),
+            task_definition: definition.to_owned(),
             container: CONTAINER.to_owned(),
             environment: Vec::new(),
             started_by,
+        }
+    }
+
+    /// Launches a task of `definition`, and reads its events up to the first with
+    /// `status` (inclusive).
+    async fn launched_until(
+        runner: &LocalTaskRunner,
+        emitted: &mut mpsc::UnboundedReceiver<Value>,
+        definition: &str,
+        status: &str,
+    ) -> (String, StartedBy) {
+        let started_by = attempt();
+        let Ok(Launched::Started { task_arn }) = runner.launch(&request_of(definition, started_by)).await else {
+            panic!("not started")
+        };
+        loop {
+            let event = emitted.recv().await.expect("an event");
+            if event["detail"]["lastStatus"] == status {
+                return (task_arn, started_by);
+            }
+        }
+    }
+
+    /// The events up to STOPPED (inclusive).
+    async fn until_stopped(emitted: &mut mpsc::UnboundedReceiver<Value>) -> Vec<Value> {
+        let mut events = Vec::new();
+        loop {
+            let event = emitted.recv().await.expect("an event");
+            let stopped = event["detail"]["lastStatus"] == "STOPPED";
+            events.push(event);
+            if stopped {
+                return events;
+            }
+        }
+    }
+
+    fn statuses(events: &[Value]) -> Vec<&str> {
+        events
+            .iter()
+            .map(|e| e["detail"]["lastStatus"].as_str().unwrap_or_default())
+            .collect()
+    }
+
+    async fn described(runner: &LocalTaskRunner, task_arn: &str) -> shared::domain::TaskObservation {
+        match runner
+            .describe(&[task_arn.to_owned()])
+            .await
+            .expect("answers")
+            .as_slice()
+        {
+            [TaskLookup::Found(task)] => task.clone(),
+            other => panic!("not found: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn stop_task_stops_a_running_task_as_ecs_does_and_only_once() {
+        let (events, mut emitted) = mpsc::unbounded_channel();
+        let runner = runner(events);
+        let (task_arn, _) = launched_until(&runner, &mut emitted, "sleep", "RUNNING").await;
+
+        runner.stop(&task_arn, "timed out after 3 s").await.expect("stops");
+        let stopping = until_stopped(&mut emitted).await;
+        assert_eq!(
+            statuses(&stopping),
+            ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"]
+        );
+        for event in &stopping {
+            let detail = &event["detail"];
+            assert_eq!(detail["stopCode"], "UserInitiated", "{event}");
+            assert_eq!(detail["stoppedReason"], "timed out after 3 s", "{event}");
+            assert_eq!(detail["desiredStatus"], "STOPPED", "{event}");
+        }
+        // The shell was ended by SIGTERM: 128 + 15, as ECS reports a signalled container.
+        let last = &stopping[3]["detail"];
+        assert_eq!(last["containers"][0]["exitCode"], 143, "{last}");
+        assert!(
+            last["stoppingAt"].is_string() && last["stoppedAt"].is_string(),
+            "{last}"
+        );
+
+        // DescribeTasks answers what the last event said.
+        let now = described(&runner, &task_arn).await;
+        assert_eq!(now.last_status, EcsTaskStatus::Stopped);
+        assert_eq!(Some(now.version), last["version"].as_u64());
+        assert_eq!(now.stop_code.as_deref(), Some("UserInitiated"));
+        assert_eq!(now.stopped_reason.as_deref(), Some("timed out after 3 s"));
+        assert_eq!(now.containers[0].exit_code, Some(143));
+
+        // A stopped task, or one ECS never ran, is stopped already: nothing changes.
+        runner.stop(&task_arn, "cancelled").await.expect("a no-op");
+        runner
+            .stop("arn:aws:ecs:local:000000000000:task/local/unknown", "cancelled")
+            .await
+            .expect("a no-op");
+        tokio::time::sleep(STEP * 2).await;
+        assert!(emitted.try_recv().is_err(), "no event after STOPPED");
+        assert_eq!(described(&runner, &task_arn).await, now);
+    }
+
+    #[tokio::test]
+    async fn a_container_that_ignores_sigterm_is_killed_and_one_that_handles_it_reports_its_own_code() {
+        let (events, mut stubborn_events) = mpsc::unbounded_channel();
+        let stubborn = runner(events);
+        let (events, mut polite_events) = mpsc::unbounded_channel();
+        let polite = runner(events);
+        let (stubborn_arn, _) = launched_until(&stubborn, &mut stubborn_events, "stubborn", "RUNNING").await;
+        let (polite_arn, _) = launched_until(&polite, &mut polite_events, "polite", "RUNNING").await;
+
+        let asked = Instant::now();
+        stubborn.stop(&stubborn_arn, "cancelled").await.expect("stops");
+        polite.stop(&polite_arn, "cancelled").await.expect("stops");
+        let (stubborn_stopping, polite_stopping) =
+            tokio::join!(until_stopped(&mut stubborn_events), until_stopped(&mut polite_events));
+
+        // SIGKILL, STOP_TIMEOUT after SIGTERM: 128 + 9.
+        let last = &stubborn_stopping.last().expect("STOPPED")["detail"];
+        assert_eq!(last["containers"][0]["exitCode"], 137, "{last}");
+        assert_eq!(last["stopCode"], "UserInitiated", "{last}");
+        assert!(asked.elapsed() >= STOP_TIMEOUT, "{:?}", asked.elapsed());
+        // Its own exit code, on SIGTERM, long before the SIGKILL would have come.
+        let last = &polite_stopping.last().expect("STOPPED")["detail"];
+        assert_eq!(last["containers"][0]["exitCode"], 7, "{last}");
+        assert_eq!(last["stopCode"], "UserInitiated", "{last}");
+        assert!(
+            time_of(last, "stoppedAt") - time_of(last, "stoppingAt")
+                < chrono::Duration::from_std(STOP_TIMEOUT).unwrap_or_default(),
+            "{last}"
+        );
+    }
+
+    fn time_of(detail: &Value, field: &str) -> chrono::DateTime<Utc> {
+        detail[field]
+            .as_str()
+            .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+            .unwrap_or_else(|| panic!("no {field} in {detail}"))
+            .into()
+    }
+
+    #[tokio::test]
+    async fn a_task_stopped_before_it_runs_never_starts_its_container() {
+        for stopped_at in ["PROVISIONING", "PENDING", "ACTIVATING"] {
+            let (events, mut emitted) = mpsc::unbounded_channel();
+            let runner = runner(events);
+            let (task_arn, started_by) = launched_until(&runner, &mut emitted, "sleep", stopped_at).await;
+            runner.stop(&task_arn, "cancelled").await.expect("stops");
+            let rest = until_stopped(&mut emitted).await;
+
+            assert_eq!(
+                statuses(&rest),
+                ["DEACTIVATING", "STOPPING", "DEPROVISIONING", "STOPPED"],
+                "stopped at {stopped_at}"
+            );
+            let last = &rest[3]["detail"];
+            assert_eq!(last["stopCode"], "UserInitiated", "{last}");
+            assert_eq!(last["stoppedReason"], "cancelled", "{last}");
+            assert_eq!(last["startedAt"], Value::Null, "{last}");
+            assert_eq!(last["containers"][0]["exitCode"], Value::Null, "{last}");
+            assert!(!runner.log_path(&started_by).exists(), "the container never started");
+            let now = described(&runner, &task_arn).await;
+            assert_eq!(
+                (now.last_status, now.stop_code.as_deref()),
+                (EcsTaskStatus::Stopped, Some("UserInitiated"))
+            );
         }
     }
 
@@ -405,6 +691,11 @@ mod tests {
         assert_eq!(now.containers[0].exit_code, Some(0));
         assert_eq!(now.stop_code.as_deref(), Some("EssentialContainerExited"));
         assert!(matches!(&lookups[1], TaskLookup::Missing { task_arn } if task_arn.ends_with("/unknown")));
+
+        // A StopTask after the task stopped by itself changes nothing.
+        runner.stop(&task_arn, "cancelled").await.expect("a no-op");
+        assert_eq!(described(&runner, &task_arn).await, *now);
+        assert!(emitted.try_recv().is_err(), "no event after STOPPED");
     }
 
     #[tokio::test]

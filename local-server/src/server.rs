@@ -22,20 +22,21 @@ use lambda_http::{Body, RequestExt};
 use serde_json::Value;
 use shared::app::JobService;
 use shared::inbound::http::{ApiError, MAX_BODY_BYTES};
-use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher};
+use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskStopper};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
 
 /// Every local request is made by this principal, as if IAM had authenticated it.
 pub const LOCAL_PRINCIPAL: &str = "arn:aws:iam::000000000000:user/local";
 
+/// `POST /jobs` is create-job's handler; `GET` and `DELETE /jobs/{id}` are job-api's.
 pub struct LocalApi<S, L, Q> {
     create: CreateJob<S, L, Q>,
-    api: JobApi<S>,
+    api: JobApi<S, L, Q>,
 }
 
-impl<S: JobStore + Clone, L: TaskLauncher, Q: LaunchQueue> LocalApi<S, L, Q> {
-    pub fn new(create: CreateJob<S, L, Q>, api: JobApi<S>) -> Self {
+impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper, Q: LaunchQueue> LocalApi<S, L, Q> {
+    pub fn new(create: CreateJob<S, L, Q>, api: JobApi<S, L, Q>) -> Self {
         Self { create, api }
     }
 
@@ -53,7 +54,7 @@ impl<S: JobStore + Clone, L: TaskLauncher, Q: LaunchQueue> LocalApi<S, L, Q> {
             .with_request_context(local_request_context());
         let response = match (method, segments.as_slice()) {
             (Method::POST, ["jobs"]) => self.create.handle(request).await,
-            (Method::GET, ["jobs", _]) => {
+            (Method::GET | Method::DELETE, ["jobs", _]) => {
                 let id = id.unwrap_or_default();
                 self.api
                     .handle(request.with_path_parameters(HashMap::from([("id".to_owned(), id)])))
@@ -92,7 +93,7 @@ fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Byt
 pub async fn serve<S, L, Q>(listener: TcpListener, api: Arc<LocalApi<S, L, Q>>, mut shutdown: watch::Receiver<bool>)
 where
     S: JobStore + Clone + 'static,
-    L: TaskLauncher + 'static,
+    L: TaskLauncher + TaskStopper + 'static,
     Q: LaunchQueue + 'static,
 {
     loop {
@@ -139,10 +140,10 @@ pub async fn deliver_events<S: JobStore, Q: LaunchQueue>(
 }
 
 /// The launch queue's consumer, as SQS feeds the job-reconciler Lambda: each message (a
-/// launch try that is due, a freed slot) is handled as it arrives. A message that fails is
-/// logged and left to the reconciler, whose next pass finds every waiting job. Stops when
-/// `shutdown` turns true, and gives the receiver back so that late messages (a slot freed
-/// by the last STOPPED events) are kept rather than refused.
+/// launch try that is due, a freed slot, a task no job wants) is handled as it arrives. A
+/// message that fails is logged and left to the reconciler, whose next pass finds every
+/// waiting job. Stops when `shutdown` turns true, and gives the receiver back so that late
+/// messages (a slot freed by the last STOPPED events) are kept rather than refused.
 pub async fn consume_launch_queue<S, L, Q>(
     mut messages: mpsc::UnboundedReceiver<LaunchMessage>,
     service: Arc<JobService<S, L, Q>>,
@@ -150,7 +151,7 @@ pub async fn consume_launch_queue<S, L, Q>(
 ) -> mpsc::UnboundedReceiver<LaunchMessage>
 where
     S: JobStore,
-    L: TaskLauncher + TaskInspector,
+    L: TaskLauncher + TaskInspector + TaskStopper,
     Q: LaunchQueue,
 {
     loop {
@@ -179,7 +180,7 @@ pub async fn reconcile_every<S, L, Q>(
     mut shutdown: watch::Receiver<bool>,
 ) where
     S: JobStore,
-    L: TaskLauncher + TaskInspector,
+    L: TaskLauncher + TaskInspector + TaskStopper,
     Q: LaunchQueue,
 {
     loop {
