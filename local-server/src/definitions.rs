@@ -383,15 +383,15 @@ mod tests {
             ("retry = { intervalSeconds = 3 }", "unknown field `intervalSeconds`"),
             (
                 "retry = { rules = [{ action = \"RETRY\" }] }",
-                "retry rule 1 matches nothing: it needs on_exit_code, on_stop_code or on_reason",
+                "sets retry rule 1 without on_exit_code, on_stop_code or on_reason: it would match nothing",
             ),
             (
                 "retry = { rules = [{ on_exit_code = \"1\", action = \"RETRY\" }, { action = \"EXIT\" }] }",
-                "retry rule 2 matches nothing",
+                "sets retry rule 2 without on_exit_code",
             ),
             (
                 "retry = { rules = [{ on_exit_code = \"\", action = \"RETRY\" }] }",
-                "retry rule 1 matches nothing",
+                "sets retry rule 1 without on_exit_code",
             ),
             (
                 "retry = { rules = [{ on_exit_code = \"1\", action = \"retry\" }] }",

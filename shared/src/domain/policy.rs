@@ -120,8 +120,17 @@ impl RetryPolicy {
                 self.backoff_rate
             ));
         }
-        if self.interval > Self::MAX_DELAY || self.max_delay.is_some_and(|d| d.is_zero() || d > Self::MAX_DELAY) {
-            return Some("sets a retry delay that is zero or longer than 86400 s".to_owned());
+        if self.interval > Self::MAX_DELAY {
+            return Some(format!(
+                "sets retry.intervalSeconds {}; it must be 0 to 86400",
+                self.interval.as_secs()
+            ));
+        }
+        if let Some(max_delay) = self.max_delay.filter(|d| d.is_zero() || *d > Self::MAX_DELAY) {
+            return Some(format!(
+                "sets retry.maxDelaySeconds {}; it must be 1 to 86400",
+                max_delay.as_secs()
+            ));
         }
         if self.rules.len() > Self::MAX_RULES {
             return Some(format!(
@@ -132,7 +141,7 @@ impl RetryPolicy {
         }
         if let Some(position) = self.rules.iter().position(|r| !r.has_pattern()) {
             return Some(format!(
-                "retry rule {} matches nothing: it needs onExitCode, onStopCode or onReason",
+                "sets retry rule {} without onExitCode, onStopCode or onReason: it would match nothing",
                 position + 1
             ));
         }
