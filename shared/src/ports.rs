@@ -274,7 +274,9 @@ pub trait TaskInspector: Send + Sync {
     fn find(&self, started_by: StartedBy) -> impl Future<Output = Result<Option<String>, InspectError>> + Send;
 }
 
-/// ECS did not take a StopTask (throttled, unavailable): the reconciler asks again.
+/// ECS did not take a StopTask (throttled, unavailable). It is asked again: by the
+/// reconciler for a cancel or a timeout (the job records it), by the launch queue's
+/// redelivery for a task no job wants.
 #[derive(Debug, thiserror::Error)]
 #[error("ECS did not stop task {task_arn}")]
 pub struct StopError {
@@ -316,9 +318,16 @@ pub enum LaunchMessage {
     #[serde(rename_all = "camelCase")]
     SlotFreed { definition: String },
     /// A task runs that no job wants (its job was cancelled, or finished, while its
-    /// launch was in flight): stop it. Sent by functions that cannot stop tasks themselves.
+    /// launch was in flight, or a second task carries an attempt's `startedBy`): stop it.
+    /// Sent wherever such a task is seen, so that only the launcher needs the right to
+    /// stop tasks.
     #[serde(rename_all = "camelCase")]
     StopTask { task_arn: String, reason: String },
+    /// Attempt `attempt` of job `job_id` was cancelled before any task was recorded for
+    /// it, but a launch of it may have started one (in flight, or its answer lost): look
+    /// for that task by `startedBy` and stop it. Sent delayed past any launch in flight.
+    #[serde(rename_all = "camelCase")]
+    CancelledLaunch { job_id: String, attempt: u32 },
 }
 
 /// The launch queue could not take a message. Never fatal: the reconciler finds every

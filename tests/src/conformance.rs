@@ -442,6 +442,25 @@ pub async fn an_update_decided_before_a_cancel_never_lands_after_it<S: JobStore>
         store.update(job.id, &cancel).await.expect("update"),
         Updated::GuardFailed
     );
+    // A cancel decided before an event landed is refused too: it would write back the
+    // attempt as it was read.
+    let running = launched_job(&*store).await;
+    let Cancel::Write {
+        update: late_cancel, ..
+    } = running.cancel(at(10))
+    else {
+        panic!("a running job can be cancelled")
+    };
+    let event = event_update(&running, &lifecycle()[3]);
+    assert_eq!(
+        store.update(running.id, &event).await.expect("update"),
+        Updated::Applied
+    );
+    assert_eq!(
+        store.update(running.id, &late_cancel).await.expect("update"),
+        Updated::GuardFailed
+    );
+    assert_eq!(stored(&*store, running.id).await.status, JobStatus::Running);
     // A launch decided before a cancel of a waiting job never lands.
     let waiting = new_job();
     store.create(&waiting, &[]).await.expect("create");

@@ -519,6 +519,43 @@ async fn a_launch_racing_with_a_cancel_never_leaves_its_task_running() {
     assert_eq!(sent, [stop]);
 }
 
+#[tokio::test]
+async fn a_cancel_after_a_launch_whose_answer_was_lost_finds_and_stops_its_task() {
+    let s = Setup::new(LIMITED).await;
+    // ECS started the task but its answer was lost: the job waits keeping its slot.
+    let lost = Arc::new(InMemoryTaskLauncher::answering([ScriptedLaunch::StartUnanswered]));
+    let creator = JobService::new(s.store.clone(), lost.clone(), definitions(LIMITED))
+        .with_queue(s.queue.clone())
+        .with_clock(s.clock.clone());
+    let job = creator
+        .submit(alice(), request("report"), None)
+        .await
+        .expect("answered");
+    assert_eq!((job.status, job.slots.len()), (JobStatus::Submitted, 1));
+    s.queue.take();
+
+    let cancelled = creator.cancel(&alice(), &job.id.to_string()).await.expect("cancelled");
+    assert_eq!(cancelled.status, JobStatus::Cancelled);
+    assert!(s.job(job.id).await.slots.is_empty(), "the slot went back");
+    // The launcher is told to look for the task once any launch in flight has ended.
+    let sent = s.queue.take();
+    let look = sent
+        .iter()
+        .find(|(m, _)| matches!(m, LaunchMessage::CancelledLaunch { .. }))
+        .cloned()
+        .unwrap_or_else(|| panic!("{sent:?}"));
+    assert_eq!(look.1, Some(t0() + secs(30)));
+    let reconciler = JobService::new(s.store.clone(), lost.clone(), definitions(LIMITED)).with_queue(s.queue.clone());
+    reconciler.handle_launch_message(&look.0).await.expect("looked");
+    let task_arn = lost
+        .task_of(StartedBy {
+            job_id: job.id,
+            attempt: 1,
+        })
+        .expect("the lost launch's task");
+    assert_eq!(lost.stops(), [(task_arn, "cancelled".to_owned())]);
+}
+
 /// `DELETE /jobs/{id}` through job-api's handler: `202` with the job, `409 job-finished`
 /// for a finished job, `404` for another owner's.
 #[tokio::test]

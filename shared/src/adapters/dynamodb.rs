@@ -441,15 +441,6 @@ impl JobStore for DynamoJobStore {
                     values.insert(name.to_owned(), status_value(status));
                 }
             }
-            UpdateGuard::HasTask { task_arn } => {
-                condition.push_str(&format!(
-                    " AND {attempt}.taskArn = :taskArn AND NOT (#status IN (:succeeded, :failed, :cancelled))"
-                ));
-                values.insert(":taskArn".to_owned(), AttributeValue::S(task_arn.clone()));
-                for (name, status) in terminal {
-                    values.insert(name.to_owned(), status_value(status));
-                }
-            }
             UpdateGuard::Unchanged { task_arn, version } => {
                 condition.push_str(&format!(
                     " AND {attempt}.taskArn = :taskArn AND NOT (#status IN (:succeeded, :failed, :cancelled))"

@@ -16,7 +16,9 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use super::service::{EventOutcome, JobService, ServiceError};
-use crate::domain::{Job, JobId, LaunchStep, StartedBy, UpdateGuard, WaitReason, DEFAULT_QUEUE_TIMEOUT};
+use crate::domain::{
+    Job, JobId, LaunchStep, StartedBy, UpdateGuard, WaitReason, CANCEL_STOP_REASON, DEFAULT_QUEUE_TIMEOUT,
+};
 use crate::ports::{
     with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskLookup, TaskStopper, Updated,
 };
@@ -71,6 +73,30 @@ where
             LaunchMessage::StopTask { task_arn, reason } => {
                 tracing::info!(task_arn, reason, "stopping a task no job wants");
                 Ok(self.launcher.stop(task_arn, reason).await?)
+            }
+            LaunchMessage::CancelledLaunch { job_id, attempt } => {
+                let Some(job_id) = JobId::parse(job_id) else {
+                    tracing::warn!(job_id, "cancelled launch message names no job id; dropped");
+                    return Ok(());
+                };
+                let started_by = StartedBy {
+                    job_id,
+                    attempt: *attempt,
+                };
+                // An error is the message's failure: the queue delivers it again.
+                let found = self.launcher.find(started_by).await.map_err(|err| {
+                    ServiceError::Internal(format!(
+                        "cannot look for the task of {started_by}: {}",
+                        with_causes(&err)
+                    ))
+                })?;
+                match found {
+                    Some(task_arn) => {
+                        tracing::warn!(%started_by, task_arn, "a cancelled job's launch had started a task; stopping it");
+                        Ok(self.launcher.stop(&task_arn, CANCEL_STOP_REASON).await?)
+                    }
+                    None => Ok(()),
+                }
             }
         }
     }

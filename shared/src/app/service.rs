@@ -68,6 +68,10 @@ pub enum ServiceError {
     /// A cancel of a job that has finished: nothing changes.
     #[error("job {} has finished ({})", job.id, job.status)]
     JobFinished { job: Box<Job> },
+    /// The job kept changing under a cancel (events, launches): nothing was written, and
+    /// trying again is safe.
+    #[error("job {job_id} kept changing while it was being cancelled")]
+    Contended { job_id: JobId },
     /// ECS refused the task for good; the job is recorded as FAILED.
     #[error("ECS refused to run job {}: {}", job.id, job.status_reason.as_deref().unwrap_or("no reason given"))]
     LaunchRefused { job: Box<Job> },
@@ -236,6 +240,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
         }
 
         let (retry, timeout) = job_policy(&request, definition)?;
+        let asked = (request.attempts, request.timeout);
 
         let id = match &idempotency_key {
             Some(key) => JobId::for_idempotency_key(&owner, key),
@@ -282,8 +287,10 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
         let job = match created {
             Created::Inserted => holding,
             Created::AlreadyExists(existing) => {
-                let same_policy =
-                    existing.retry.attempts == holding.retry.attempts && existing.timeout == holding.timeout;
+                // What the request asked for, not what the definition now gives: a replay
+                // after a configuration change is still the same request.
+                let same_policy = asked.0.is_none_or(|attempts| attempts == existing.retry.attempts)
+                    && asked.1.is_none_or(|timeout| Some(timeout) == existing.timeout);
                 if existing.owner != holding.owner
                     || !existing.matches_request(&holding.definition, &holding.parameters)
                     || !same_policy
@@ -481,7 +488,7 @@ impl<S: JobStore, L, Q: LaunchQueue> JobService<S, L, Q> {
     /// A task of this job runs that the job does not want (see [`Job::disowns`]): it is
     /// handed to the launcher to stop, through the launch queue, so that functions without
     /// the right to stop tasks can report it too. If the queue does not take it, the
-    /// task's next event tries again.
+    /// task's next event (or EventBridge's redelivery of this one) tries again.
     pub(super) async fn stop_disowned(&self, job: &Job, task_arn: &str) {
         tracing::warn!(job_id = %job.id, task_arn, status = %job.status, "a task runs that its job no longer wants; stopping it");
         let message = LaunchMessage::StopTask {
@@ -567,8 +574,9 @@ impl<S: JobStore, L: TaskStopper, Q: LaunchQueue> JobService<S, L, Q> {
                 Updated::Applied => {
                     tracing::info!(job_id = %job.id, status = %update.status, "cancel requested by the owner");
                     let job = self.applied(job, &update).await;
-                    if let Some(task_arn) = task_arn {
-                        self.stop_task(&job, &task_arn, CANCEL_STOP_REASON).await;
+                    match task_arn {
+                        Some(task_arn) => self.stop_task(&job, &task_arn, CANCEL_STOP_REASON).await,
+                        None => self.look_for_a_launched_task(&job).await,
                     }
                     return Ok(job);
                 }
@@ -576,10 +584,24 @@ impl<S: JobStore, L: TaskStopper, Q: LaunchQueue> JobService<S, L, Q> {
                 Updated::GuardFailed | Updated::LimitReached => job = self.reread(job.id).await?,
             }
         }
-        Err(ServiceError::Internal(format!(
-            "job {} kept moving while it was being cancelled",
-            job.id
-        )))
+        Err(ServiceError::Contended { job_id: job.id })
+    }
+
+    /// A job cancelled before any task was recorded may still have one: a launch in
+    /// flight, or one whose answer was lost. Its launch can no longer record it, and its
+    /// events, if they arrive, have it stopped; the launcher also looks for it by
+    /// `startedBy`, once any launch in flight has surely ended.
+    async fn look_for_a_launched_task(&self, job: &Job) {
+        let message = LaunchMessage::CancelledLaunch {
+            job_id: job.id.to_string(),
+            attempt: job.current_attempt().number,
+        };
+        let after_launches = chrono::Duration::from_std(self.launch_grace)
+            .ok()
+            .and_then(|grace| self.clock.now().checked_add_signed(grace));
+        if let Err(err) = self.queue.send(&message, after_launches).await {
+            tracing::warn!(job_id = %job.id, error = with_causes(&err), "launch queue unavailable; a task the cancelled launch started is stopped by its events");
+        }
     }
 
     /// Asks ECS to stop a task the service decided to stop. A failure is logged, not

@@ -47,8 +47,8 @@ impl RetryRule {
 
     fn matches(&self, failure: &AttemptFailure<'_>) -> bool {
         let exit_code = failure.exit_code.map(|code| code.to_string());
-        let pattern_matches = |pattern: &Option<String>, values: &[Option<&str>]| match pattern {
-            None => true,
+        let pattern_matches = |pattern: &Option<String>, values: &[Option<&str>]| match pattern.as_deref() {
+            None | Some("") => true,
             Some(pattern) => {
                 let pattern = WildMatch::new(pattern);
                 values.iter().flatten().any(|value| pattern.matches(value))
@@ -194,6 +194,9 @@ pub enum ExitWhy {
     Rule(usize),
     /// No rule matched and the default does not retry this failure.
     NotRetryable,
+    /// A later report of an attempt whose failure was already final: the verdict stays
+    /// final whatever the policy would now say.
+    AlreadyFinal,
 }
 
 /// What the rules see of a failed attempt.
@@ -210,6 +213,9 @@ pub struct AttemptFailure<'a> {
 /// Words of ECS's reasons for a task that failed to start for something passing: no
 /// capacity, a network interface not provisioned in time, image pulls throttled by the
 /// registry. Lowercase; matched anywhere in the reason.
+/// A `ResourceInitializationError` that times out reaching a registry or Secrets Manager
+/// ("i/o timeout") is not among them: AWS's stopped-task error codes page traces it to
+/// routes, endpoints and security groups, which another attempt does not fix.
 const TRANSIENT_START_FAILURES: [&str; 9] = [
     "capacity is unavailable",
     "insufficient capacity",
@@ -224,14 +230,14 @@ const TRANSIENT_START_FAILURES: [&str; 9] = [
 
 impl AttemptFailure<'_> {
     /// The default's notion of a failure that is not the job's fault: the platform took
-    /// the task away (Spot reclaim, termination notice) or could not start it for a
-    /// passing reason.
+    /// the task away (Spot reclaim, termination notice, an unhealthy host) or could not
+    /// start it for a passing reason.
     pub fn is_platform_failure(&self) -> bool {
         if self.timed_out {
             return false;
         }
         match self.stop_code.map(StopCode::parse) {
-            Some(StopCode::SpotInterruption | StopCode::TerminationNotice) => true,
+            Some(StopCode::SpotInterruption | StopCode::TerminationNotice | StopCode::InfrastructureHealth) => true,
             Some(StopCode::TaskFailedToStart) => self.reasons[..2].iter().flatten().any(|reason| {
                 let reason = reason.to_ascii_lowercase();
                 TRANSIENT_START_FAILURES.iter().any(|word| reason.contains(word))

@@ -48,19 +48,19 @@ impl Job {
         } else {
             SlotChange::Release(self.slots.clone())
         };
-        // A job its owner cancelled ends CANCELLED however its task ended.
-        let (status, reason) = if self.cancel_requested_at.is_some() {
-            (JobStatus::Cancelled, CANCELLED)
-        } else {
-            (
-                JobStatus::Failed,
-                "the task's final state was lost: ECS no longer knows the task and no event recorded how it ended",
-            )
+        // A job its owner cancelled ends CANCELLED however its task ended; one the service
+        // stopped for its timeout failed for that.
+        const LOST: &str =
+            "the task's final state was lost: ECS no longer knows the task and no event recorded how it ended";
+        let (status, reason) = match (self.cancel_requested_at, current.timed_out_after) {
+            (Some(_), _) => (JobStatus::Cancelled, CANCELLED.to_owned()),
+            (None, Some(seconds)) => (JobStatus::Failed, format!("{}; {LOST}", timed_out_after(seconds))),
+            (None, None) => (JobStatus::Failed, LOST.to_owned()),
         };
         JobUpdate {
             attempt: current.clone(),
             status,
-            status_reason: Some(reason.to_owned()),
+            status_reason: Some(reason),
             updated_at: now.max(self.updated_at),
             queue: None,
             slots,
@@ -91,9 +91,6 @@ impl Job {
         }
         match &update.guard {
             UpdateGuard::AwaitingLaunch => self.awaiting_launch(),
-            UpdateGuard::HasTask { task_arn } => {
-                current.task_arn.as_deref() == Some(task_arn.as_str()) && !self.status.is_terminal()
-            }
             UpdateGuard::Unchanged { task_arn, version } => {
                 current.task_arn.as_deref() == Some(task_arn.as_str())
                     && current.event_version == *version
@@ -181,18 +178,18 @@ pub enum UpdateGuard {
     /// An ECS event of the current attempt's own task (see [`TaskEventGuard`]).
     TaskEvent(TaskEventGuard),
     /// The job is unfinished, runs `task_arn`, and no event was written since it was read
-    /// (its stored version is still `version`).
+    /// (its stored version is still `version`): a lost task, a cancel or a timeout of a
+    /// job with a task, each decided on the job as read.
     Unchanged { task_arn: String, version: Option<u64> },
-    /// The job is unfinished and its current attempt runs `task_arn` (a cancel's or a
-    /// timeout's stop).
-    HasTask { task_arn: String },
 }
 
 /// When an ECS event may be written: the attempt is the job's current one; its task is
 /// this event's task, or none is recorded yet (the first task wins the race with the
-/// launch); the stored version of that task is lower; and the job is not terminal, except
-/// that a newer STOPPED event may replace the verdict an older STOPPED event of the same
-/// task wrote. `version` is counted per task, so comparing it is only meaningful once
+/// launch); the stored version of that task is lower; the attempt's timeout and the job's
+/// cancel are as they were when the event was decided (either changes the verdict); and
+/// the job is not terminal, except that a newer STOPPED event may replace the verdict an
+/// older STOPPED event of the same task wrote (the reason and timeline only: a terminal
+/// job never becomes unfinished again). `version` is counted per task, so comparing it is only meaningful once
 /// the task is known to be the same.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TaskEventGuard {
@@ -267,7 +264,8 @@ impl fmt::Display for Ignored {
 /// A failed attempt goes through the job's retry policy: another attempt (the job waits
 /// SUBMITTED, added in the same write) or the final verdict. A retry is decided on the
 /// first STOPPED observation of the attempt that is written; once the next attempt
-/// exists, the earlier one's events move nothing. `jitter` (in [0, 1)) draws the retry
+/// exists, the earlier one's events move nothing, and a later STOPPED observation of a
+/// finished job's attempt never turns its verdict into a retry. `jitter` (in [0, 1)) draws the retry
 /// delay when the policy asks for jitter.
 pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation, jitter: f64) -> EventDecision {
     let current = job.current_attempt();
@@ -371,7 +369,7 @@ fn lifecycle(
     observed: &TaskObservation,
     status: JobStatus,
     reason: Option<String>,
-    stopped_at: DateTime<Utc>,
+    entered_at: DateTime<Utc>,
     jitter: f64,
 ) -> (JobStatus, Option<String>, Option<DateTime<Utc>>) {
     let current = job.current_attempt();
@@ -382,9 +380,7 @@ fn lifecycle(
             (JobStatus::Stopping, Some(CANCELLING.to_owned()), None)
         };
     }
-    let timed_out = current
-        .timed_out_after
-        .map(|seconds| format!("timed out after {seconds} s"));
+    let timed_out = current.timed_out_after.map(timed_out_after);
     if status != JobStatus::Failed {
         let reason = match (&timed_out, status.is_terminal()) {
             (Some(timed_out), false) => Some(format!("{timed_out}; stopping the task")),
@@ -403,9 +399,16 @@ fn lifecycle(
     };
     let number = current.number;
     let policy = &job.retry;
-    match policy.decide(number, &failure) {
+    // A newer STOPPED report correcting a verdict already written (ECS filling in an exit
+    // code) may change the reason, never reopen the job: a finished job left the index
+    // of unfinished work, and nothing brings a terminal status back.
+    let decision = match policy.decide(number, &failure) {
+        RetryDecision::Retry if job.status.is_terminal() => RetryDecision::Exit(ExitWhy::AlreadyFinal),
+        decision => decision,
+    };
+    match decision {
         RetryDecision::Retry => {
-            let at = after(stopped_at, policy.delay(number, jitter));
+            let at = after(entered_at, policy.delay(number, jitter));
             let text = format!(
                 "attempt {number} of {} failed: {reason}; attempt {} starts at {}",
                 policy.attempts,
@@ -425,6 +428,12 @@ fn lifecycle(
             (JobStatus::Failed, Some(text), None)
         }
     }
+}
+
+/// The reason of an attempt the service stopped for its timeout; also what StopTask is
+/// told, and so ECS's `stoppedReason`.
+pub(super) fn timed_out_after(seconds: u64) -> String {
+    format!("timed out after {seconds} s")
 }
 
 /// The reason of a job whose cancel is under way, and of one cancelled.
@@ -478,6 +487,9 @@ fn verdict(observed: &TaskObservation, container: &str) -> (JobStatus, Option<St
         (Some(StopCode::TaskFailedToStart), _, _) => "the task failed to start".to_owned(),
         (Some(StopCode::SpotInterruption), _, _) => "the Spot capacity was reclaimed".to_owned(),
         (Some(StopCode::TerminationNotice), _, _) => "the task received a termination notice".to_owned(),
+        (Some(StopCode::InfrastructureHealth), _, _) => {
+            "ECS stopped the task: its infrastructure was unhealthy".to_owned()
+        }
         (Some(StopCode::UserInitiated), _, _) => "the task was stopped through the ECS API".to_owned(),
         (Some(StopCode::ServiceSchedulerInitiated), _, _) => "the ECS service scheduler stopped the task".to_owned(),
         (_, Some(_), Some(code)) => format!("container '{container}' exited with code {code}"),

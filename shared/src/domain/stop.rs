@@ -6,7 +6,8 @@ use chrono::{DateTime, Utc};
 
 use super::job::{Job, JobStatus};
 use super::launch::after;
-use super::rules::{JobUpdate, SlotChange, UpdateGuard, CANCELLED, CANCELLING};
+use super::rules::{timed_out_after, JobUpdate, SlotChange, UpdateGuard, CANCELLED, CANCELLING};
+use super::task::{EcsTaskStatus, TaskObservation};
 
 /// What the owner's cancel does to a job.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -16,7 +17,8 @@ pub enum Cancel {
     /// A cancel was requested already: answered as the first one was. If the task may
     /// still run, it is asked to stop again (StopTask is idempotent).
     AlreadyRequested { task_arn: Option<String> },
-    /// Write this; then stop `task_arn`, if the job has a task.
+    /// Write this; then stop `task_arn` if the job has a task, or, if it has none, look
+    /// for one its launch may have started.
     Write {
         update: Box<JobUpdate>,
         task_arn: Option<String>,
@@ -36,7 +38,7 @@ impl Job {
         let running_task = current
             .task_arn
             .clone()
-            .filter(|_| current.task_status != Some(super::EcsTaskStatus::Stopped));
+            .filter(|_| current.task_status != Some(EcsTaskStatus::Stopped));
         // Before the terminal check: a repeated cancel is answered as the first one was,
         // even once the job is CANCELLED (a cancelled job never ends otherwise).
         if self.cancel_requested_at.is_some() {
@@ -45,19 +47,22 @@ impl Job {
         if self.status.is_terminal() {
             return Cancel::Finished;
         }
-        let without_task = current.task_arn.is_none();
-        let (status, reason, slots, guard) = if without_task {
-            let slots = if self.slots.is_empty() {
-                SlotChange::Keep
-            } else {
-                SlotChange::Release(self.slots.clone())
-            };
-            (JobStatus::Cancelled, CANCELLED, slots, UpdateGuard::AwaitingLaunch)
-        } else {
-            let guard = UpdateGuard::HasTask {
-                task_arn: current.task_arn.clone().unwrap_or_default(),
-            };
-            (JobStatus::Stopping, CANCELLING, SlotChange::Keep, guard)
+        let (status, reason, slots, guard) = match &current.task_arn {
+            None => {
+                let slots = if self.slots.is_empty() {
+                    SlotChange::Keep
+                } else {
+                    SlotChange::Release(self.slots.clone())
+                };
+                (JobStatus::Cancelled, CANCELLED, slots, UpdateGuard::AwaitingLaunch)
+            }
+            Some(task_arn) => {
+                let guard = UpdateGuard::Unchanged {
+                    task_arn: task_arn.clone(),
+                    version: current.event_version,
+                };
+                (JobStatus::Stopping, CANCELLING, SlotChange::Keep, guard)
+            }
         };
         let update = JobUpdate {
             attempt: current.clone(),
@@ -79,8 +84,9 @@ impl Job {
     }
 
     /// The current attempt has run past the job's `timeoutSeconds` at `now` and has not
-    /// been stopped for it yet: the update that records the timeout, and the task to stop
-    /// with [`Self::timeout_stop_reason`].
+    /// been stopped for it yet: the update that records the timeout (written only if no
+    /// event moved the job since it was read), and the task to stop with
+    /// [`Self::timeout_stop_reason`].
     pub fn timeout_due(&self, now: DateTime<Utc>) -> Option<(JobUpdate, String)> {
         let timeout = self.timeout?;
         let current = self.current_attempt();
@@ -89,7 +95,7 @@ impl Job {
         let due = !self.status.is_terminal()
             && self.cancel_requested_at.is_none()
             && current.timed_out_after.is_none()
-            && current.task_status != Some(super::EcsTaskStatus::Stopped)
+            && current.task_status != Some(EcsTaskStatus::Stopped)
             && after(started_at, timeout) <= now;
         if !due {
             return None;
@@ -99,7 +105,7 @@ impl Job {
         let update = JobUpdate {
             attempt,
             status: self.status,
-            status_reason: Some(format!("timed out after {} s; stopping the task", timeout.as_secs())),
+            status_reason: Some(format!("{}; stopping the task", timed_out_after(timeout.as_secs()))),
             updated_at: now.max(self.updated_at),
             queue: None,
             slots: SlotChange::Keep,
@@ -107,8 +113,9 @@ impl Job {
             next_attempt: None,
             cancel_requested_at: None,
             decided_after_cancel: false,
-            guard: UpdateGuard::HasTask {
+            guard: UpdateGuard::Unchanged {
                 task_arn: task_arn.clone(),
+                version: current.event_version,
             },
         };
         Some((update, task_arn))
@@ -116,9 +123,7 @@ impl Job {
 
     /// What StopTask is told when the current attempt timed out ("timed out after N s").
     pub fn timeout_stop_reason(&self) -> Option<String> {
-        self.current_attempt()
-            .timed_out_after
-            .map(|seconds| format!("timed out after {seconds} s"))
+        self.current_attempt().timed_out_after.map(timed_out_after)
     }
 
     /// The task the service asked ECS to stop (a cancel or a timeout) and which no
@@ -126,7 +131,7 @@ impl Job {
     pub fn stop_pending(&self) -> Option<(String, String)> {
         let current = self.current_attempt();
         let task_arn = current.task_arn.clone()?;
-        if self.status.is_terminal() || current.task_status == Some(super::EcsTaskStatus::Stopped) {
+        if self.status.is_terminal() || current.task_status == Some(EcsTaskStatus::Stopped) {
             return None;
         }
         let reason = if self.cancel_requested_at.is_some() {
@@ -136,16 +141,14 @@ impl Job {
         };
         Some((task_arn, reason))
     }
-}
 
-impl Job {
     /// Whether a task ECS reports as not yet stopped, started for attempt
     /// `attempt_number` of this job, runs without the job wanting it: another task is
     /// recorded for that attempt (a duplicate launch), or the attempt never recorded one
     /// and never will (the job finished, was cancelled, or moved on to a later attempt
     /// while the launch was in flight). Such a task is stopped, never left running.
-    pub fn disowns(&self, attempt_number: u32, observed: &super::TaskObservation) -> bool {
-        if observed.last_status == super::EcsTaskStatus::Stopped {
+    pub fn disowns(&self, attempt_number: u32, observed: &TaskObservation) -> bool {
+        if observed.last_status == EcsTaskStatus::Stopped {
             return false;
         }
         let recorded = self

@@ -67,6 +67,8 @@ pub enum StopCode {
     ServiceSchedulerInitiated,
     SpotInterruption,
     TerminationNotice,
+    /// ECS stopped the task because its underlying infrastructure was unhealthy.
+    InfrastructureHealth,
     Other(String),
 }
 
@@ -79,6 +81,7 @@ impl StopCode {
             "ServiceSchedulerInitiated" => Self::ServiceSchedulerInitiated,
             "SpotInterruption" => Self::SpotInterruption,
             "TerminationNotice" => Self::TerminationNotice,
+            "InfrastructureHealth" => Self::InfrastructureHealth,
             other => Self::Other(other.to_owned()),
         }
     }

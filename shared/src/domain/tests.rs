@@ -784,6 +784,7 @@ fn write(job: &mut Job, update: &JobUpdate, taken: &mut i64) -> bool {
         return false;
     }
     let cancelled_before = job.cancel_requested_at.is_some();
+    let finished_before = job.status.is_terminal();
     match &update.slots {
         SlotChange::Keep => {}
         SlotChange::Take(claims) => *taken += claims.len() as i64,
@@ -793,6 +794,11 @@ fn write(job: &mut Job, update: &JobUpdate, taken: &mut i64) -> bool {
     assert!(
         !(cancelled_before && update.next_attempt.is_some()),
         "a retry was scheduled after a cancel"
+    );
+    assert!(
+        !finished_before || job.status.is_terminal(),
+        "a finished job became {} again",
+        job.status
     );
     let current = job.current_attempt().number;
     for earlier in job.attempts.iter().filter(|a| a.number != current) {
@@ -917,10 +923,23 @@ proptest! {
 
     #[test]
     fn cancels_and_timeouts_at_any_point_never_run_two_attempts_nor_retry_after_a_cancel(
-        (attempts, lifecycles, delivered) in any_attempts(),
+        (attempts, mut lifecycles, mut delivered) in any_attempts(),
         cancel_at in proptest::option::of(0..40usize),
         timeout_at in proptest::option::of(0..40usize),
+        corrections in proptest::collection::vec(any::<bool>(), 3),
     ) {
+        // ECS may report a task STOPPED again, filling in or changing what it knew: a
+        // later STOPPED report with the other exit code (retried ↔ final).
+        for ((n, events), corrected) in (1..=3u32).zip(lifecycles.iter_mut()).zip(corrections) {
+            if corrected {
+                let mut again = events.last().cloned().expect("a lifecycle");
+                again.version += 1;
+                let code = again.containers[0].exit_code;
+                again.containers[0].exit_code = Some(if code == Some(1) { 2 } else { 1 });
+                events.push(again);
+                delivered.push(Step::Event(n, events.len() - 1));
+            }
+        }
         let mut job = job_with(retrying_policy(attempts));
         job.timeout = Some(std::time::Duration::from_secs(60));
         let mut steps = delivered;
@@ -1110,4 +1129,36 @@ fn a_cancelled_job_whose_task_ecs_forgot_ends_cancelled_not_lost() {
     let lost = forgotten.task_lost(TASK_ARN, at(100));
     forgotten.apply(&lost);
     assert_eq!(forgotten.status, JobStatus::Failed);
+}
+
+#[test]
+fn a_later_stopped_report_never_turns_a_final_verdict_into_a_retry() {
+    // The first STOPPED report has no exit code yet: not retried by the rule on 1, final.
+    let lifecycles = vec![attempt_lifecycle(1, 1)];
+    let mut taken = 0;
+    let mut job = job_with(retrying_policy(3));
+    take(&mut job, &Step::Launch(1), &lifecycles, &mut taken);
+    let mut without_exit_code = lifecycles[0][4].clone();
+    without_exit_code.containers[0].exit_code = None;
+    if let EventDecision::Apply(update) = decide(&job, 1, &without_exit_code.observation(), 0.0) {
+        assert!(write(&mut job, &update, &mut taken));
+    }
+    assert_eq!(job.status, JobStatus::Failed);
+    // A newer one says exit code 1, which the rule retries: the verdict's reason is
+    // corrected, and the job stays finished.
+    let mut with_exit_code = lifecycles[0][4].clone();
+    with_exit_code.version += 1;
+    let EventDecision::Apply(update) = decide(&job, 1, &with_exit_code.observation(), 0.0) else {
+        panic!("a newer STOPPED report corrects the verdict")
+    };
+    assert!(update.next_attempt.is_none());
+    assert!(write(&mut job, &update, &mut taken));
+    assert_eq!(
+        (job.status, job.status_reason.as_deref(), job.attempts.count()),
+        (
+            JobStatus::Failed,
+            Some("container 'app' exited with code 1 (EssentialContainerExited)"),
+            1
+        )
+    );
 }

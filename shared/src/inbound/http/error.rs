@@ -50,7 +50,9 @@ impl ApiError {
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
                 ServiceError::JobNotFound => StatusCode::NOT_FOUND,
                 ServiceError::LaunchRefused { .. } => StatusCode::BAD_GATEWAY,
-                ServiceError::Store(StoreError::Unavailable { .. }) => StatusCode::SERVICE_UNAVAILABLE,
+                ServiceError::Store(StoreError::Unavailable { .. }) | ServiceError::Contended { .. } => {
+                    StatusCode::SERVICE_UNAVAILABLE
+                }
                 ServiceError::Store(StoreError::Invalid { .. }) | ServiceError::Stop(_) | ServiceError::Internal(_) => {
                     StatusCode::INTERNAL_SERVER_ERROR
                 }
@@ -85,7 +87,8 @@ impl ApiError {
             tracing::info!(error, status = status.as_u16(), "request rejected");
         }
         let mut response = json_response(status, &self.problem(), problem::CONTENT_TYPE);
-        // Only an unavailable store answers 503, and then nothing was recorded.
+        // Only an unavailable store and a contended cancel answer 503, and then nothing was
+        // recorded.
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

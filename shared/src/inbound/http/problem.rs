@@ -94,6 +94,12 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
         )
         .with("field", field)
         .with("allowed", allowed),
+        ServiceError::Contended { job_id } => Problem::new(
+            "job-busy",
+            "Job busy",
+            "The job kept changing while it was being cancelled, and nothing was changed. Retry the cancel.",
+        )
+        .with("jobId", job_id.to_string()),
         ServiceError::JobFinished { job } => Problem::new(
             "job-finished",
             "Job already finished",
