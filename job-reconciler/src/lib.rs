@@ -88,6 +88,8 @@ impl Handled {
                 "describeCalls": report.describe_calls,
                 "moved": report.moved,
                 "lost": report.lost,
+                "timedOut": report.timed_out,
+                "stopsRepeated": report.stops_repeated,
                 "deferred": report.deferred,
             }),
         }

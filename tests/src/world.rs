@@ -7,8 +7,9 @@ use lambda_http::{Body, Response};
 use serde_json::Value;
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use shared::app::{EventOutcome, JobService};
-use shared::domain::JobDefinitions;
+use shared::domain::{Job, JobDefinitions, JobId, NewJob, Owner, RetryPolicy};
 use shared::ports::{JobStore, TaskLauncher, TaskStopper};
 use shared::testing::queue::RecordingLaunchQueue;
 
@@ -66,6 +67,25 @@ impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper + Clone> World<S, L> {
         }
         outcomes
     }
+}
+
+/// A job of `owner`'s for definition `report` (container `app`, no parameters, the
+/// default retry policy), recorded at `at` and not yet launched: what a store is seeded
+/// with to start a test from a given state.
+pub fn recorded_job(owner: Owner, at: DateTime<Utc>) -> Job {
+    Job::submitted(
+        NewJob {
+            id: JobId::random(),
+            owner,
+            definition: "report".into(),
+            container: "app".into(),
+            parameters: Default::default(),
+            idempotency_key: None,
+            retry: RetryPolicy::default(),
+            timeout: None,
+        },
+        at,
+    )
 }
 
 /// `JOB_DEFINITIONS` JSON parsed as the functions parse it.

@@ -8,7 +8,7 @@ use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::ecs::{EcsTaskLauncher, EcsTaskStopper};
 use shared::adapters::sqs::SqsLaunchQueue;
 use shared::app::JobService;
-use shared::domain::{Job, JobId, NewJob, Owner, Queued, RetryPolicy, SlotClaim, SlotPool, StartedBy, WaitReason};
+use shared::domain::{Job, JobId, Owner, Queued, SlotClaim, SlotPool, StartedBy, WaitReason};
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::infra::contract::FunctionContract;
 use shared::infra::sdk::{dynamodb_config, ecs_config, sqs_config, CallBudget};
@@ -17,23 +17,11 @@ use tests::api::{delete_job, get_job, post_job, ALICE};
 use tests::contracts::OperationRecorder;
 use tests::emulators::{fresh_table, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
-use tests::world::definitions;
+use tests::world::{definitions, recorded_job};
 
 /// A job of Alice's, recorded at `at`, not yet launched.
 fn new_job(at: chrono::DateTime<chrono::Utc>) -> Job {
-    Job::submitted(
-        NewJob {
-            id: JobId::random(),
-            owner: Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner"),
-            definition: "report".into(),
-            container: "app".into(),
-            parameters: Default::default(),
-            idempotency_key: None,
-            retry: RetryPolicy::default(),
-            timeout: None,
-        },
-        at,
-    )
+    recorded_job(Owner::new("arn:aws:iam::111122223333:user/alice").expect("owner"), at)
 }
 
 const REPORT: &str = r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#;

@@ -14,7 +14,7 @@ use shared::testing::fargate::TaskTimeline;
 use shared::testing::launcher::{InMemoryTaskLauncher, ScriptedLaunch};
 use shared::testing::queue::RecordingLaunchQueue;
 use tests::emulators::fresh_dynamo_store;
-use tests::world::definitions;
+use tests::world::{definitions, recorded_job};
 
 type Service = JobService<Arc<DynamoJobStore>, Arc<InMemoryTaskLauncher>, Arc<RecordingLaunchQueue>>;
 
@@ -485,19 +485,7 @@ async fn a_crash_at_any_step_of_submit_launch_events_and_reconcile_loses_no_job_
 }
 
 fn waiting_job(created_minutes_ago: i64, queue: shared::domain::Queued) -> Job {
-    let mut job = Job::submitted(
-        shared::domain::NewJob {
-            id: JobId::random(),
-            owner: alice(),
-            definition: "report".into(),
-            container: "app".into(),
-            parameters: Default::default(),
-            idempotency_key: None,
-            retry: shared::domain::RetryPolicy::default(),
-            timeout: None,
-        },
-        Utc::now() - chrono::Duration::minutes(created_minutes_ago),
-    );
+    let mut job = recorded_job(alice(), Utc::now() - chrono::Duration::minutes(created_minutes_ago));
     job.queue = Some(queue);
     job
 }

@@ -16,7 +16,7 @@ use chrono::Utc;
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::memory::{InMemoryJobStore, InProcessLaunchQueue};
 use shared::app::{JobRequest, JobService};
-use shared::domain::{EcsTaskStatus, Job, JobId, NewJob, Owner, RetryPolicy, StartedBy};
+use shared::domain::{EcsTaskStatus, Job, Owner, StartedBy};
 use shared::infra::sync::lock;
 use shared::ports::{
     InspectError, JobStore, LaunchError, Launched, StopError, TaskInspector, TaskLauncher, TaskLookup, TaskRequest,
@@ -25,7 +25,7 @@ use shared::ports::{
 use shared::testing::fargate::TaskTimeline;
 use shared::testing::launcher::InMemoryTaskLauncher;
 use tests::emulators::{fresh_table, sdk_config};
-use tests::world::definitions;
+use tests::world::{definitions, recorded_job};
 
 const DEFINITIONS: &str = r#"{"report": {"taskDefinition": "report", "container": "app"}}"#;
 
@@ -208,19 +208,7 @@ async fn reconcile_pass(unfinished: usize) {
 
 /// A job whose task runs, with DescribeTasks answering the state its last event wrote.
 fn running_job(ecs: &InMemoryTaskLauncher) -> Job {
-    let mut job = Job::submitted(
-        NewJob {
-            id: JobId::random(),
-            owner: owner(),
-            definition: "report".into(),
-            container: "app".into(),
-            parameters: Default::default(),
-            idempotency_key: None,
-            retry: RetryPolicy::default(),
-            timeout: None,
-        },
-        Utc::now() - chrono::Duration::minutes(5),
-    );
+    let mut job = recorded_job(owner(), Utc::now() - chrono::Duration::minutes(5));
     let started_by = StartedBy {
         job_id: job.id,
         attempt: 1,
