@@ -446,6 +446,36 @@ async fn cancel_in_every_status() {
     ));
 }
 
+#[tokio::test]
+async fn a_retry_waits_for_its_definitions_concurrency_slot() {
+    let s = Setup::new(LIMITED).await;
+    // A runs and holds the only slot; B waits for it.
+    let a = s.submit(request("report")).await;
+    let b = s.submit(request("report")).await;
+    assert_eq!((a.status, b.status), (JobStatus::Starting, JobStatus::Submitted));
+    // A fails (exit 1, retried in 30 s): its slot goes back and B takes it.
+    let mut task_a = s.task(&a, 1, t0());
+    s.run_and_exit(&mut task_a, t0() + secs(1), 1).await;
+    s.service.slot_freed("report").await.expect("slot freed");
+    assert_eq!(s.job(b.id).await.status, JobStatus::Starting);
+    // A's retry is due while B runs: it waits for the slot, saying so.
+    s.at(t0() + secs(36));
+    let waiting = s.service.launch_due(a.id).await.expect("due").expect("job");
+    assert_eq!(waiting.status, JobStatus::Submitted);
+    assert_eq!(
+        waiting.status_reason.as_deref(),
+        Some("waiting for a free slot: definition 'report' runs at most 1 at once")
+    );
+    assert!(s.ecs.task_of(StartedBy { job_id: a.id, attempt: 2 }).is_none());
+    // B ends; its slot goes to A's second attempt.
+    let mut task_b = s.task(&b, 1, t0());
+    s.run_and_exit(&mut task_b, t0() + secs(37), 0).await;
+    s.service.slot_freed("report").await.expect("slot freed");
+    let retried = s.job(a.id).await;
+    assert_eq!((retried.status, retried.attempts.count()), (JobStatus::Starting, 2));
+    assert!(s.ecs.task_of(StartedBy { job_id: a.id, attempt: 2 }).is_some());
+}
+
 /// ECS that, while it starts a task, lets the owner's cancel land first: the launch and
 /// the cancel race, and the cancel wins the write.
 struct CancelledWhileLaunching {
