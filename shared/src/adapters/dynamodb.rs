@@ -22,10 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, RetryPolicy,
-    SlotChange, SlotClaim, SlotPool, UpdateGuard, WaitReason,
+    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, RetryAction,
+    RetryPolicy, RetryRule, SlotChange, SlotClaim, SlotPool, UpdateGuard, WaitReason,
 };
-use crate::infra::config::RetryDocument;
 use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 
 /// The operations this adapter calls, as IAM actions.
@@ -652,11 +651,91 @@ struct JobItem {
     was_queued: bool,
     /// Absent on jobs recorded before retries existed: they had one attempt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    retry: Option<RetryDocument>,
+    retry: Option<RetryItem>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     timeout_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cancel_requested_at: Option<DateTime<Utc>>,
+}
+
+/// The job's retry policy as recorded with it. Unknown fields are ignored, unlike in
+/// `JOB_DEFINITIONS`: a later version may record more, and this one must still read the
+/// job after a rollback.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetryItem {
+    attempts: u32,
+    interval_seconds: u64,
+    backoff_rate: f64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    max_delay_seconds: Option<u64>,
+    #[serde(default)]
+    jitter: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    rules: Vec<RetryRuleItem>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RetryRuleItem {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_exit_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_stop_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    on_reason: Option<String>,
+    /// `RETRY` or `EXIT`.
+    action: String,
+}
+
+impl From<&RetryPolicy> for RetryItem {
+    fn from(policy: &RetryPolicy) -> Self {
+        Self {
+            attempts: policy.attempts,
+            interval_seconds: policy.interval.as_secs(),
+            backoff_rate: policy.backoff_rate,
+            max_delay_seconds: policy.max_delay.map(|d| d.as_secs()),
+            jitter: policy.jitter,
+            rules: policy
+                .rules
+                .iter()
+                .map(|rule| RetryRuleItem {
+                    on_exit_code: rule.on_exit_code.clone(),
+                    on_stop_code: rule.on_stop_code.clone(),
+                    on_reason: rule.on_reason.clone(),
+                    action: rule.action.as_str().to_owned(),
+                })
+                .collect(),
+        }
+    }
+}
+
+impl TryFrom<RetryItem> for RetryPolicy {
+    type Error = InvalidJobItem;
+
+    fn try_from(item: RetryItem) -> Result<Self, InvalidJobItem> {
+        let rules = item
+            .rules
+            .into_iter()
+            .map(|rule| {
+                let action = RetryAction::parse(&rule.action).ok_or(InvalidJobItem::RetryAction(rule.action))?;
+                Ok(RetryRule {
+                    on_exit_code: rule.on_exit_code,
+                    on_stop_code: rule.on_stop_code,
+                    on_reason: rule.on_reason,
+                    action,
+                })
+            })
+            .collect::<Result<_, InvalidJobItem>>()?;
+        Ok(Self {
+            attempts: item.attempts.max(1),
+            interval: std::time::Duration::from_secs(item.interval_seconds),
+            backoff_rate: item.backoff_rate,
+            max_delay: item.max_delay_seconds.map(std::time::Duration::from_secs),
+            jitter: item.jitter,
+            rules,
+        })
+    }
 }
 
 /// A waiting job's queue entry.
@@ -768,7 +847,7 @@ impl From<&Job> for JobItem {
             queued_for: waiting.then(|| job.definition.clone()),
             queued_since: waiting.then(|| pending_since(job)),
             was_queued: job.was_queued,
-            retry: Some(RetryDocument::from(&job.retry)),
+            retry: Some(RetryItem::from(&job.retry)),
             timeout_seconds: job.timeout.map(|t| t.as_secs()),
             cancel_requested_at: job.cancel_requested_at,
         }
@@ -788,8 +867,8 @@ enum InvalidJobItem {
     QueueReason(String),
     #[error("slot pool {0:?} is not one this service writes")]
     SlotPool(String),
-    #[error("retry policy: {0}")]
-    Retry(String),
+    #[error("retry rule action {0:?} is not one this service writes")]
+    RetryAction(String),
 }
 
 impl TryFrom<JobItem> for Job {
@@ -809,7 +888,7 @@ impl TryFrom<JobItem> for Job {
             }),
         };
         let retry = match item.retry {
-            Some(document) => document.policy().map_err(InvalidJobItem::Retry)?,
+            Some(item) => RetryPolicy::try_from(item)?,
             None => RetryPolicy {
                 attempts: 1,
                 ..RetryPolicy::default()
@@ -839,5 +918,50 @@ impl TryFrom<JobItem> for Job {
             timeout: item.timeout_seconds.map(std::time::Duration::from_secs),
             cancel_requested_at: item.cancel_requested_at,
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item_with_retry(retry: serde_json::Value) -> HashMap<String, AttributeValue> {
+        let id = JobId::random().to_string();
+        let json = serde_json::json!({
+            "jobId": id, "owner": "arn:aws:iam::111122223333:user/alice", "definition": "report",
+            "container": "app", "status": "RUNNING", "createdAt": "2026-11-27T12:00:00Z",
+            "updatedAt": "2026-11-27T12:00:00Z",
+            "attempts": [{"attempt": 1, "createdAt": "2026-11-27T12:00:00Z"}],
+            "retry": retry,
+        });
+        serde_dynamo::to_item(json).expect("an item")
+    }
+
+    #[test]
+    fn a_retry_policy_round_trips_and_fields_a_later_version_adds_are_ignored() {
+        let policy = RetryPolicy {
+            attempts: 4,
+            max_delay: Some(std::time::Duration::from_secs(300)),
+            jitter: true,
+            rules: vec![RetryRule {
+                on_exit_code: Some("137".into()),
+                on_stop_code: None,
+                on_reason: Some("timed out*".into()),
+                action: RetryAction::Retry,
+            }],
+            ..RetryPolicy::default()
+        };
+        let stored = serde_json::to_value(RetryItem::from(&policy)).expect("JSON");
+        let job = decode(item_with_retry(stored.clone()), "job").expect("decoded");
+        assert_eq!(job.retry, policy);
+
+        let mut later = stored;
+        later["maxTotalSeconds"] = serde_json::json!(3600);
+        later["rules"][0]["onPlatform"] = serde_json::json!("FARGATE");
+        assert_eq!(decode(item_with_retry(later), "job").expect("decoded").retry, policy);
+
+        let mut unknown_action = serde_json::to_value(RetryItem::from(&policy)).expect("JSON");
+        unknown_action["rules"][0]["action"] = serde_json::json!("IGNORE");
+        assert!(decode(item_with_retry(unknown_action), "job").is_err());
     }
 }

@@ -24,6 +24,13 @@ impl RetryAction {
             _ => None,
         }
     }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Retry => "RETRY",
+            Self::Exit => "EXIT",
+        }
+    }
 }
 
 /// One rule: every pattern it sets must match (`*` any run of characters, `?` one).

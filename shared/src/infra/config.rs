@@ -248,40 +248,40 @@ struct DefinitionEntry {
     retry: Option<RetryDocument>,
 }
 
-/// A retry policy as JSON: `JOB_DEFINITIONS`' `retry` (absent fields take the default's
-/// values), and the policy a job item records.
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+/// `JOB_DEFINITIONS`' `retry`: absent fields take the default's values; unknown ones are
+/// refused, so that a misspelt field is an error at cold start, not a silent default.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub(crate) struct RetryDocument {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+struct RetryDocument {
+    #[serde(default)]
     attempts: Option<u32>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     interval_seconds: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     backoff_rate: Option<f64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     max_delay_seconds: Option<u64>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     jitter: Option<bool>,
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(default)]
     rules: Vec<RetryRuleDocument>,
 }
 
-#[derive(Debug, Clone, Deserialize, serde::Serialize)]
+#[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct RetryRuleDocument {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     on_exit_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     on_stop_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     on_reason: Option<String>,
     action: String,
 }
 
 impl RetryDocument {
     /// The policy, or why it is not one (an action other than `RETRY` or `EXIT`).
-    pub(crate) fn policy(self) -> Result<RetryPolicy, String> {
+    fn policy(self) -> Result<RetryPolicy, String> {
         let default = RetryPolicy::default();
         let rules = self
             .rules
@@ -311,32 +311,6 @@ impl RetryDocument {
             jitter: self.jitter.unwrap_or(default.jitter),
             rules,
         })
-    }
-}
-
-impl From<&RetryPolicy> for RetryDocument {
-    fn from(policy: &RetryPolicy) -> Self {
-        let action = |action| match action {
-            RetryAction::Retry => "RETRY",
-            RetryAction::Exit => "EXIT",
-        };
-        Self {
-            attempts: Some(policy.attempts),
-            interval_seconds: Some(policy.interval.as_secs()),
-            backoff_rate: Some(policy.backoff_rate),
-            max_delay_seconds: policy.max_delay.map(|d| d.as_secs()),
-            jitter: Some(policy.jitter),
-            rules: policy
-                .rules
-                .iter()
-                .map(|rule| RetryRuleDocument {
-                    on_exit_code: rule.on_exit_code.clone(),
-                    on_stop_code: rule.on_stop_code.clone(),
-                    on_reason: rule.on_reason.clone(),
-                    action: action(rule.action).to_owned(),
-                })
-                .collect(),
-        }
     }
 }
 
