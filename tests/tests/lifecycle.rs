@@ -466,14 +466,26 @@ async fn a_retry_waits_for_its_definitions_concurrency_slot() {
         waiting.status_reason.as_deref(),
         Some("waiting for a free slot: definition 'report' runs at most 1 at once")
     );
-    assert!(s.ecs.task_of(StartedBy { job_id: a.id, attempt: 2 }).is_none());
+    assert!(s
+        .ecs
+        .task_of(StartedBy {
+            job_id: a.id,
+            attempt: 2
+        })
+        .is_none());
     // B ends; its slot goes to A's second attempt.
     let mut task_b = s.task(&b, 1, t0());
     s.run_and_exit(&mut task_b, t0() + secs(37), 0).await;
     s.service.slot_freed("report").await.expect("slot freed");
     let retried = s.job(a.id).await;
     assert_eq!((retried.status, retried.attempts.count()), (JobStatus::Starting, 2));
-    assert!(s.ecs.task_of(StartedBy { job_id: a.id, attempt: 2 }).is_some());
+    assert!(s
+        .ecs
+        .task_of(StartedBy {
+            job_id: a.id,
+            attempt: 2
+        })
+        .is_some());
 }
 
 /// ECS that, while it starts a task, lets the owner's cancel land first: the launch and
