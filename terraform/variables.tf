@@ -187,9 +187,9 @@ variable "job_definitions" {
   # they stop the plan instead of every function that reads JOB_DEFINITIONS.
   validation {
     condition = alltrue([
-      for d in values(var.job_definitions) : d.timeout_seconds == null || try(d.timeout_seconds >= 1 && floor(d.timeout_seconds) == d.timeout_seconds, false)
+      for d in values(var.job_definitions) : d.timeout_seconds == null || try(d.timeout_seconds >= 1 && d.timeout_seconds <= 31536000 && floor(d.timeout_seconds) == d.timeout_seconds, false)
     ])
-    error_message = "timeout_seconds of a job definition must be a whole number of seconds of at least 1 (or unset for the code's default)."
+    error_message = "timeout_seconds of a job definition must be a whole number of seconds from 1 to 31536000 (365 days), or unset for no limit."
   }
   validation {
     condition = alltrue([

@@ -63,7 +63,7 @@ pub struct LocalTaskRunner {
     states: TaskStates,
     /// Each task's StopTask request (the first reason given), by task ARN; its player
     /// watches it.
-    stops: Mutex<HashMap<String, watch::Sender<Option<String>>>>,
+    stops: TaskStops,
     /// RunTask calls that fail on purpose (`--throttle-launches`, `--no-capacity-launches`).
     faults: LaunchFaults,
     players: Mutex<Vec<JoinHandle<()>>>,
@@ -71,6 +71,8 @@ pub struct LocalTaskRunner {
 }
 
 type TaskStates = Arc<Mutex<HashMap<String, TaskStateChange>>>;
+/// Each running task's StopTask channel (the first reason given), by task ARN.
+type TaskStops = Arc<Mutex<HashMap<String, watch::Sender<Option<String>>>>>;
 
 impl LocalTaskRunner {
     /// Tasks' events go to `events`, in the order each task emits them.
@@ -85,7 +87,7 @@ impl LocalTaskRunner {
             events,
             tasks: Mutex::default(),
             states: TaskStates::default(),
-            stops: Mutex::default(),
+            stops: TaskStops::default(),
             faults: LaunchFaults::default(),
             players: Mutex::default(),
             shutdown: watch::Sender::new(false),
@@ -162,6 +164,7 @@ impl TaskLauncher for LocalTaskRunner {
             log_path: self.log_path(&request.started_by),
             events: self.events.clone(),
             states: self.states.clone(),
+            stops: self.stops.clone(),
             shutdown: self.shutdown.subscribe(),
             stop: stop_requested,
             last_status: EcsTaskStatus::Provisioning,
@@ -211,8 +214,8 @@ impl TaskStopper for LocalTaskRunner {
         let last_status = lock(&self.states).get(task_arn).map(|detail| detail.last_status);
         let stops = lock(&self.stops);
         let outcome = match (last_status, stops.get(task_arn)) {
-            (None, _) | (_, None) => "unknown task: nothing to stop",
             (Some(EcsTaskStatus::Stopped), _) => "stopped already",
+            (None, _) | (_, None) => "unknown task: nothing to stop",
             (Some(_), Some(stop)) => {
                 let first = stop.send_if_modified(|requested| {
                     let first = requested.is_none();
@@ -234,19 +237,41 @@ impl TaskStopper for LocalTaskRunner {
 }
 
 /// As ECS stops a container: SIGTERM to the whole process group, SIGKILL after
-/// [`STOP_TIMEOUT`].
-async fn stop_gracefully(child: &mut tokio::process::Child) -> std::io::Result<std::process::ExitStatus> {
-    if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-        let _ = killpg(Pid::from_raw(pid), Signal::SIGTERM);
+/// [`STOP_TIMEOUT`] to whatever of it is left, the command itself or anything it started
+/// that outlived it. Answers how the command ended.
+async fn stop_gracefully(
+    child: &mut tokio::process::Child,
+    group: Option<Pid>,
+) -> std::io::Result<std::process::ExitStatus> {
+    let deadline = tokio::time::Instant::now() + STOP_TIMEOUT;
+    if let Some(group) = group {
+        let _ = killpg(group, Signal::SIGTERM);
     }
-    match tokio::time::timeout(STOP_TIMEOUT, child.wait()).await {
+    let status = match tokio::time::timeout_at(deadline, child.wait()).await {
         Ok(status) => status,
         Err(_) => {
-            if let Some(pid) = child.id().and_then(|pid| i32::try_from(pid).ok()) {
-                let _ = killpg(Pid::from_raw(pid), Signal::SIGKILL);
-            }
+            end_group(group);
             child.wait().await
         }
+    };
+    // The command may have gone while processes it started ignore SIGTERM.
+    while group.is_some_and(group_alive) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    end_group(group);
+    status
+}
+
+/// Whether any process of the group is still there.
+fn group_alive(group: Pid) -> bool {
+    killpg(group, None).is_ok()
+}
+
+/// SIGKILL to whatever is left of the group: when a task's command ends, so does
+/// everything it started, as a container's processes end with the container.
+fn end_group(group: Option<Pid>) {
+    if let Some(group) = group.filter(|group| group_alive(*group)) {
+        let _ = killpg(group, Signal::SIGKILL);
     }
 }
 
@@ -296,6 +321,8 @@ struct Task {
     log_path: PathBuf,
     events: mpsc::UnboundedSender<Value>,
     states: TaskStates,
+    /// The runner's StopTask channels: this task's is removed once it has stopped.
+    stops: TaskStops,
     shutdown: watch::Receiver<bool>,
     /// The reason of a StopTask, once one arrives.
     stop: watch::Receiver<Option<String>>,
@@ -317,6 +344,9 @@ impl Task {
         );
         self.last_status = detail.last_status;
         let event = eventbridge_envelope(&detail, &uuid::Uuid::new_v4().to_string(), ACCOUNT, REGION);
+        if detail.last_status == EcsTaskStatus::Stopped {
+            lock(&self.stops).remove(&detail.task_arn);
+        }
         lock(&self.states).insert(detail.task_arn.clone(), detail);
         // The receiver only goes away when the whole server stops.
         let _ = self.events.send(event);
@@ -366,9 +396,17 @@ impl Task {
             }
         };
         self.emit(Running);
+        // The group of the command's processes: its own (see `spawn`), named by its pid,
+        // which the child no longer tells once it has been waited for.
+        let group = child.id().and_then(|pid| i32::try_from(pid).ok()).map(Pid::from_raw);
 
         let status = tokio::select! {
-            status = child.wait() => status,
+            // A command that exits just as a stop arrives has exited by itself, as on ECS.
+            biased;
+            status = child.wait() => {
+                end_group(group);
+                status
+            }
             request = stop_requested(self.stop.clone(), self.shutdown.clone()) => {
                 self.timeline.stopping_because(USER_INITIATED, &request.reason(true));
                 // As on Fargate, the task shows it is stopping before its container is
@@ -376,7 +414,7 @@ impl Task {
                 self.emit(Deactivating);
                 self.pause().await;
                 self.emit(Stopping);
-                stop_gracefully(&mut child).await
+                stop_gracefully(&mut child, group).await
             }
         };
         // As Docker reports it: the exit code, or 128 + the signal that ended the process.
@@ -612,6 +650,58 @@ mod tests {
             .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
             .unwrap_or_else(|| panic!("no {field} in {detail}"))
             .into()
+    }
+
+    /// A command that leaves a process behind, which writes its pid to a file: one that
+    /// ignores SIGTERM (`stop` ends the command), or one left when the command exits 1.
+    fn leaving_behind(script: &str) -> (LocalTaskRunner, mpsc::UnboundedReceiver<Value>, PathBuf) {
+        let (events, emitted) = mpsc::unbounded_channel();
+        let pid_file = std::env::temp_dir().join(format!("left-behind-{}", uuid::Uuid::new_v4().simple()));
+        let command = LocalCommand {
+            program: "sh".to_owned(),
+            args: vec!["-c".to_owned(), script.to_owned()],
+            environment: BTreeMap::from([("PID_FILE".to_owned(), pid_file.display().to_string())]),
+            description: None,
+        };
+        let log_dir = std::env::temp_dir().join(format!("local-runner-{}", uuid::Uuid::new_v4().simple()));
+        std::fs::create_dir_all(&log_dir).expect("a log directory");
+        let runner = LocalTaskRunner::new(HashMap::from([("leaves".to_owned(), command)]), log_dir, events);
+        (runner, emitted, pid_file)
+    }
+
+    /// Whether the process the command left behind still runs (a zombie waiting for its
+    /// new parent to reap it does not).
+    fn still_runs(pid_file: &std::path::Path) -> bool {
+        let pid = std::fs::read_to_string(pid_file).expect("the pid file");
+        std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())).is_ok_and(|stat| {
+            stat.rsplit(')')
+                .next()
+                .is_some_and(|rest| !rest.trim_start().starts_with('Z'))
+        })
+    }
+
+    #[tokio::test]
+    async fn nothing_a_task_started_outlives_it() {
+        // Stopped: the command goes on SIGTERM, what it started ignores SIGTERM and is
+        // killed with the rest of its group.
+        let (runner, mut emitted, pid_file) =
+            leaving_behind("(trap '' TERM; exec sleep 600) & echo $! > \"$PID_FILE\"; wait");
+        let (task_arn, _) = launched_until(&runner, &mut emitted, "leaves", "RUNNING").await;
+        tokio::time::sleep(STEP).await;
+        assert!(still_runs(&pid_file));
+        runner.stop(&task_arn, "cancelled").await.expect("stops");
+        until_stopped(&mut emitted).await;
+        assert!(!still_runs(&pid_file), "a process of the stopped task still runs");
+        let _ = std::fs::remove_file(&pid_file);
+
+        // Exited by itself: what it left running ends with it.
+        let (runner, mut emitted, pid_file) = leaving_behind("sleep 600 & echo $! > \"$PID_FILE\"; exit 1");
+        launched_until(&runner, &mut emitted, "leaves", "RUNNING").await;
+        let stopped = until_stopped(&mut emitted).await;
+        let last = &stopped.last().expect("STOPPED")["detail"];
+        assert_eq!(last["containers"][0]["exitCode"], 1, "{last}");
+        assert!(!still_runs(&pid_file), "a process of the finished task still runs");
+        let _ = std::fs::remove_file(&pid_file);
     }
 
     #[tokio::test]

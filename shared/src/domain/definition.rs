@@ -26,6 +26,9 @@ pub struct JobDefinition {
 }
 
 impl JobDefinition {
+    /// The longest `timeoutSeconds`: a year, as Terraform's validation also says.
+    pub const MAX_TIMEOUT: Duration = Duration::from_secs(365 * 24 * 3600);
+
     /// Environment variables the service sets in every job's container.
     pub const RESERVED: [&'static str; 2] = [JOB_ID_VARIABLE, JOB_ATTEMPT_VARIABLE];
 
@@ -45,8 +48,12 @@ impl JobDefinition {
         if self.queue_timeout.is_zero() {
             return Some("sets queueTimeoutSeconds 0, which would fail every job that waits".to_owned());
         }
-        if self.timeout.is_some_and(|t| t.is_zero()) {
-            return Some("sets timeoutSeconds 0, which would stop every job at once".to_owned());
+        if self.timeout.is_some_and(|t| t.is_zero() || t > Self::MAX_TIMEOUT) {
+            return Some(format!(
+                "sets timeoutSeconds {}; it must be 1 to {} (365 days)",
+                self.timeout.unwrap_or_default().as_secs(),
+                Self::MAX_TIMEOUT.as_secs()
+            ));
         }
         if let Some(problem) = self.retry.problem() {
             return Some(problem);
