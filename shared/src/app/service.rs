@@ -240,7 +240,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
         }
 
         let (retry, timeout) = job_policy(&request, definition)?;
-        let asked = (request.attempts, request.timeout);
+        let (asked_attempts, asked_timeout) = (request.attempts, request.timeout);
 
         let id = match &idempotency_key {
             Some(key) => JobId::for_idempotency_key(&owner, key),
@@ -289,8 +289,8 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
             Created::AlreadyExists(existing) => {
                 // What the request asked for, not what the definition now gives: a replay
                 // after a configuration change is still the same request.
-                let same_policy = asked.0.is_none_or(|attempts| attempts == existing.retry.attempts)
-                    && asked.1.is_none_or(|timeout| Some(timeout) == existing.timeout);
+                let same_policy = asked_attempts.is_none_or(|attempts| attempts == existing.retry.attempts)
+                    && asked_timeout.is_none_or(|timeout| Some(timeout) == existing.timeout);
                 if existing.owner != holding.owner
                     || !existing.matches_request(&holding.definition, &holding.parameters)
                     || !same_policy
