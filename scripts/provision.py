@@ -140,10 +140,21 @@ def ensure_table(dynamodb, table: str) -> None:
             BillingMode="PAY_PER_REQUEST",
             AttributeDefinitions=[
                 {"AttributeName": name, "AttributeType": "S"}
-                for name in ("jobId", "pendingShard", "pendingSince", "queuedFor", "queuedSince")
+                for name in (
+                    "jobId",
+                    "pendingShard",
+                    "pendingSince",
+                    "queuedFor",
+                    "queuedSince",
+                    "listOwner",
+                    "listStatus",
+                    "listDefinition",
+                    "listCreated",
+                )
             ],
             KeySchema=[{"AttributeName": "jobId", "KeyType": "HASH"}],
-            # The two sparse indexes terraform/dynamodb.tf declares.
+            # The indexes terraform/dynamodb.tf declares: the reconciler's two sparse
+            # ones and the three listing indexes.
             GlobalSecondaryIndexes=[
                 {
                     "IndexName": index,
@@ -151,11 +162,19 @@ def ensure_table(dynamodb, table: str) -> None:
                         {"AttributeName": hash_key, "KeyType": "HASH"},
                         {"AttributeName": range_key, "KeyType": "RANGE"},
                     ],
-                    "Projection": {"ProjectionType": "KEYS_ONLY"},
+                    "Projection": projection,
                 }
-                for index, hash_key, range_key in (
-                    ("pending", "pendingShard", "pendingSince"),
-                    ("queue", "queuedFor", "queuedSince"),
+                for index, hash_key, range_key, projection in (
+                    ("pending", "pendingShard", "pendingSince", {"ProjectionType": "KEYS_ONLY"}),
+                    ("queue", "queuedFor", "queuedSince", {"ProjectionType": "KEYS_ONLY"}),
+                    ("owner", "listOwner", "listCreated", {"ProjectionType": "KEYS_ONLY"}),
+                    (
+                        "owner-status",
+                        "listStatus",
+                        "listCreated",
+                        {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["definition"]},
+                    ),
+                    ("owner-definition", "listDefinition", "listCreated", {"ProjectionType": "KEYS_ONLY"}),
                 )
             ],
         )

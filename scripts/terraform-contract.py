@@ -16,25 +16,34 @@ Run by scripts/terraform-check with the moto venv's python (boto3 comes with mot
 `function-contracts`), the Terraform state and the emulators:
   environment  each function gets exactly the variables its code declares, with values
                that point at the resources Terraform created (JOB_DEFINITIONS with the
-               lifecycle fields set, MAX_RUNNING from max_running);
+               lifecycle fields set and each definition's logs = its task definition's
+               awslogs options, MAX_RUNNING from max_running);
   iam          each function's role grants exactly the AWS actions its code declares (plus
                what the Lambda service does with the role: logs, dead-letter queue, the
                launch queue's event source), on exactly the resources it calls them on
-               (Query on the two indexes only, ECS task calls in this cluster only); no
-               wildcard action anywhere, Resource "*" only for ListTasks, in this cluster;
+               (Query: job-reconciler on pending and queue only, job-api on the three
+               listing indexes only; GetLogEvents on the streams of the jobs' log group
+               only; ECS task calls in this cluster only); no wildcard action anywhere,
+               Resource "*" only for ListTasks, in this cluster;
   events       the EventBridge rule's pattern, read back from moto, delivers an ECS Task
                State Change of our cluster started by the service, and drops the rest;
   launch       RunTask as create-job makes it, with its environment, starts each job
                definition's latest revision;
-  wiring       API routes, integrations and Lambda permissions; event target, retry
-               policy and dead-letter queues;
+  wiring       API routes (the five of ROUTES), integrations and Lambda permissions (one
+               per route, for exactly its method and path of this API); event target,
+               retry policy and dead-letter queues;
+  openapi      the routes API Gateway has are exactly the operations of openapi.yaml
+               (its `paths`; GET /openapi.yaml, served by the local server only, aside);
+               a missing openapi.yaml fails;
   reconciler   the schedule (rate from reconcile_interval_minutes, its target, retry
                policy, dead-letter queue and permission), the launch queue (visibility
                timeout, redrive policy, retention) and its event source mapping (batch
                size, partial batch failures, maximum concurrency), as the emulators have
                them;
-  table        the jobs table's sparse keys-only indexes pending and queue, as DynamoDB
-               Local has them, at the ARNs the reconciler's Query permission names;
+  table        the jobs table's indexes as DynamoDB Local has them: the reconciler's
+               sparse keys-only pending and queue, and GET /jobs's owner (KEYS_ONLY),
+               owner-status (INCLUDE definition) and owner-definition (KEYS_ONLY); names,
+               keys, key types, projections, and the ARNs the Query permissions name;
   deployment   what a real account refuses or mis-wires and the emulators accept: Fargate
                cpu/memory pairs, the environment size as Lambda measures it, functions
                configured after the task definitions they advertise, IAM role names
@@ -104,13 +113,17 @@ LAUNCHERS = ("create-job", "job-reconciler")
 # cancelled job's task (job-api; job-reconciler for a cancel it finds still running, and
 # for a task whose job was cancelled while its launch was in flight, which create-job
 # and job-events hand over on the launch queue) and a timed-out attempt's
-# (job-reconciler).
+# (job-reconciler). job-api also lists the caller's jobs (Query on the listing indexes,
+# BatchGetItem of the jobs) and reads a job's task logs (GetLogEvents).
 CODE_ACTIONS = {
     "create-job": {
         "dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:RunTask", "sqs:SendMessage",
     },
     "job-events": {"dynamodb:GetItem", "dynamodb:UpdateItem", "sqs:SendMessage"},
-    "job-api": {"dynamodb:GetItem", "dynamodb:UpdateItem", "ecs:StopTask", "sqs:SendMessage"},
+    "job-api": {
+        "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:Query", "dynamodb:BatchGetItem",
+        "ecs:StopTask", "sqs:SendMessage", "logs:GetLogEvents",
+    },
     "job-reconciler": {
         "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem", "dynamodb:Query",
         "ecs:RunTask", "ecs:StopTask", "ecs:DescribeTasks", "ecs:ListTasks", "sqs:SendMessage",
@@ -137,9 +150,24 @@ PLATFORM_ACTIONS = {
     "job-reconciler": LOGS | QUEUE_CONSUMER,
 }
 
-# The jobs table's sparse indexes the reconciler queries: name -> (hash key, range key).
-# Both keys-only: the reconciler reads the jobs themselves with BatchGetItem.
-TABLE_INDEXES = {"pending": ("pendingShard", "pendingSince"), "queue": ("queuedFor", "queuedSince")}
+# The jobs table's global secondary indexes: name -> (hash key, range key, projection,
+# non-key attributes projected). Every key attribute is a string.
+# The reconciler's sparse indexes, keys-only: it reads the jobs themselves with
+# BatchGetItem.
+RECONCILER_INDEXES = {
+    "pending": ("pendingShard", "pendingSince", "KEYS_ONLY", []),
+    "queue": ("queuedFor", "queuedSince", "KEYS_ONLY", []),
+}
+# GET /jobs (job-api): a caller's jobs newest first, all of them, by status, by definition.
+# owner-status carries the definition, so a filter on both is decided on the index entry.
+LISTING_INDEXES = {
+    "owner": ("listOwner", "listCreated", "KEYS_ONLY", []),
+    "owner-status": ("listStatus", "listCreated", "INCLUDE", ["definition"]),
+    "owner-definition": ("listDefinition", "listCreated", "KEYS_ONLY", []),
+}
+TABLE_INDEXES = RECONCILER_INDEXES | LISTING_INDEXES
+# Which indexes each function may Query, exactly.
+QUERIED_INDEXES = {"job-reconciler": set(RECONCILER_INDEXES), "job-api": set(LISTING_INDEXES)}
 
 # Job definition fields Terraform may add to JOB_DEFINITIONS (only when set), from the
 # job_definitions variable's fields: JOB_DEFINITIONS name -> variable name. The same
@@ -187,8 +215,18 @@ LAUNCH_BATCH_SIZE = 10
 LAUNCH_MAX_RECEIVE_COUNT = 5
 VISIBILITY_TIMEOUT_FACTOR = 6
 
-# HTTP routes and the function behind each (the handlers' paths).
-ROUTES = {"POST /jobs": "create-job", "GET /jobs/{id}": "job-api", "DELETE /jobs/{id}": "job-api"}
+# HTTP routes and the function behind each (the handlers' paths): the operations of
+# openapi.yaml, exactly.
+ROUTES = {
+    "POST /jobs": "create-job",
+    "GET /jobs": "job-api",
+    "GET /jobs/{id}": "job-api",
+    "DELETE /jobs/{id}": "job-api",
+    "GET /jobs/{id}/logs": "job-api",
+}
+# Operations openapi.yaml may describe that only the local server serves (not on AWS).
+LOCAL_ONLY_OPERATIONS = {"GET /openapi.yaml"}
+OPENAPI_METHODS = ("get", "put", "post", "delete", "options", "head", "patch", "trace")
 
 # Attributes the emulators do not store, so a plan right after apply shows them as
 # changes. Anything else in that plan is a real perpetual diff.
@@ -593,7 +631,7 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
         # The code parses entries with deny_unknown_fields: these keys, the lifecycle
         # fields only when the job definition sets them (within retry and its rules too).
         wanted = expected_lifecycle(configured.get(name, {}))
-        f.equal(set(entry), {"taskDefinition", "container", "parameters"} | set(wanted),
+        f.equal(set(entry), {"taskDefinition", "container", "parameters", "logs"} | set(wanted),
                 f"JOB_DEFINITIONS[{name}] keys")
         for field, value in wanted.items():
             f.equal(entry.get(field), value, f"JOB_DEFINITIONS[{name}].{field}")
@@ -603,14 +641,46 @@ def check_environment(f: Failures, root: Path, code: Declaration, state: State, 
         )
         task_def = task_defs.get(family)
         if f.check(task_def is not None, f"JOB_DEFINITIONS[{name}]: no task definition of family {family}"):
-            containers = [c["name"] for c in json.loads(task_def["container_definitions"])]
+            containers = {c["name"]: c for c in json.loads(task_def["container_definitions"])}
             f.check(
                 entry.get("container") in containers,
                 f"JOB_DEFINITIONS[{name}].container {entry.get('container')!r} "
-                f"is not a container of the task definition ({containers})",
+                f"is not a container of the task definition ({sorted(containers)})",
+            )
+            # Where job-api looks for the task's logs: the awslogs options of the task
+            # definition's container, as applied, in the jobs' log group.
+            container = containers.get(entry.get("container")) or {}
+            f.equal(
+                entry.get("logs"),
+                expected_logs(container.get("logConfiguration")),
+                f"JOB_DEFINITIONS[{name}].logs vs the task definition's awslogs options",
+            )
+            f.equal(
+                (entry.get("logs") or {}).get("group"),
+                outputs["job_log_group_name"],
+                f"JOB_DEFINITIONS[{name}].logs.group is the jobs' log group",
+            )
+            f.equal(
+                (entry.get("logs") or {}).get("region"),
+                cluster["arn"].split(":")[3],
+                f"JOB_DEFINITIONS[{name}].logs.region is the deployment's region",
             )
             f.equal(task_def["requires_compatibilities"], ["FARGATE"], f"{family}: compatibilities")
             f.equal(task_def["network_mode"], "awsvpc", f"{family}: network mode")
+
+
+def expected_logs(log_configuration: dict | None) -> dict | None:
+    """The `logs` entry of JOB_DEFINITIONS for a container's logConfiguration: the
+    awslogs-group, awslogs-region and awslogs-stream-prefix options (None if the container
+    does not log with awslogs)."""
+    if not log_configuration or log_configuration.get("logDriver") != "awslogs":
+        return None
+    options = log_configuration.get("options") or {}
+    return {
+        "group": options.get("awslogs-group"),
+        "region": options.get("awslogs-region"),
+        "streamPrefix": options.get("awslogs-stream-prefix"),
+    }
 
 
 def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
@@ -638,8 +708,7 @@ def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
         "dynamodb:GetItem": {no_condition: {table_arn}},
         "dynamodb:UpdateItem": {no_condition: {table_arn}},
         "dynamodb:BatchGetItem": {no_condition: {table_arn}},
-        # The two indexes, never the table itself.
-        "dynamodb:Query": {no_condition: {f"{table_arn}/index/{index}" for index in TABLE_INDEXES}},
+        # dynamodb:Query: per function below (indexes only, never the table itself).
         "ecs:RunTask": {in_cluster: {f"{arn_prefix}:task-definition/{family}:*" for family in families}},
         "ecs:TagResource": {fmt({"StringEquals": {"ecs:CreateAction": ["RunTask"]}}): {cluster_tasks}},
         "ecs:DescribeTasks": {in_cluster: {cluster_tasks}},
@@ -653,10 +722,27 @@ def check_iam(f: Failures, code: Declaration, state: State, iam) -> None:
         "sqs:SendMessage": {no_condition: {launches}},
         **{action: {no_condition: {launches}} for action in QUEUE_CONSUMER},
     }
+    # The jobs' log group as arn:...:log-group:<name> (the provider's arn attribute ends
+    # with ":*" in some versions), then every stream in it.
+    jobs_log_group = state.get("aws_cloudwatch_log_group", "jobs")
+    jobs_log_group_arn = jobs_log_group["arn"].removesuffix(":*")
+    f.check(
+        jobs_log_group_arn.endswith(f":log-group:{jobs_log_group['name']}"),
+        f"jobs log group ARN {jobs_log_group['arn']!r} is not ...:log-group:{jobs_log_group['name']}",
+    )
     # job-events also sends (through the Lambda service) to its own dead-letter queue.
+    # Query: each function on exactly the indexes it reads. GetLogEvents: job-api, the
+    # jobs' log streams only.
     granted_to = {
         "job-events": {
             "sqs:SendMessage": {no_condition: {launches, state.get("aws_sqs_queue", "job_events_dlq")["arn"]}},
+        },
+        "job-api": {
+            "dynamodb:Query": {no_condition: {f"{table_arn}/index/{i}" for i in QUERIED_INDEXES["job-api"]}},
+            "logs:GetLogEvents": {no_condition: {f"{jobs_log_group_arn}:log-stream:*"}},
+        },
+        "job-reconciler": {
+            "dynamodb:Query": {no_condition: {f"{table_arn}/index/{i}" for i in QUERIED_INDEXES["job-reconciler"]}},
         },
     }
 
@@ -787,28 +873,25 @@ def check_wiring(f: Failures, state: State, outputs: dict, clients: dict) -> Non
         policy = json.loads(lam.get_policy(FunctionName=functions[fn]["function_name"])["Policy"])
         return as_list(policy.get("Statement"))
 
-    # One statement per route of the function (job-api has two), each for exactly its
-    # route of this API.
+    # One statement per route of the function (job-api has four), each for exactly its
+    # route of this API: <execution ARN>/<any stage>/<method><path, {param} as *>.
+    execution_arn = state.get("aws_apigatewayv2_api", "jobs")["execution_arn"]
+    f.check(execution_arn.endswith(f":{api_id}"), f"API execution ARN {execution_arn!r} is not of API {api_id}")
     for fn in sorted(set(ROUTES.values())):
         wanted = set()
         for key in (k for k, v in ROUTES.items() if v == fn):
             method, path = key.split(" ")
             path = re.sub(r"\{[^}]+\}", "*", path)
-            wanted.add(f"/*/{method}{path}")
+            wanted.add(f"{execution_arn}/*/{method}{path}")
         statements = permissions(fn)
         f.equal(len(statements), len(wanted), f"{fn}: resource policy statements")
-        sources = set()
+        sources = []
         for s in statements:
             f.equal(s.get("Principal"), {"Service": "apigateway.amazonaws.com"}, f"{fn}: invoked by")
             source = next(iter((s.get("Condition") or {}).get("ArnLike", {}).values()), None)
-            route = next((w for w in wanted if source is not None and source.endswith(w)), None)
-            f.check(
-                route is not None and f":{api_id}/" in source,
-                f"{fn}: API permission source ARN {source!r} is none of its routes {sorted(wanted)} of API {api_id}",
-            )
-            if route is not None:
-                sources.add(route)
-        f.equal(sources, wanted, f"{fn}: routes its API permissions allow")
+            f.check(source in wanted, f"{fn}: API permission source ARN {source!r} is none of its routes {sorted(wanted)}")
+            sources.append(source)
+        f.equal(sorted(sources), sorted(wanted), f"{fn}: routes its API permissions allow, one statement each")
 
     rule_arn = outputs["events_rule_arn"]
     statements = permissions("job-events")
@@ -866,6 +949,37 @@ def check_wiring(f: Failures, state: State, outputs: dict, clients: dict) -> Non
         FunctionName=functions["job-events"]["function_name"]
     )
     f.check("MaximumRetryAttempts" in invoke_config, "job-events: asynchronous invocation config")
+
+
+def openapi_operations(path: Path) -> set[str] | None:
+    """The operations of an OpenAPI document as route keys ("GET /jobs/{id}"), or None if
+    the file does not exist. PyYAML comes with moto (its venv runs this script)."""
+    if not path.is_file():
+        return None
+    import yaml
+
+    document = yaml.safe_load(path.read_text()) or {}
+    return {
+        f"{method.upper()} {route}"
+        for route, item in (document.get("paths") or {}).items()
+        for method in (item or {})
+        if method in OPENAPI_METHODS
+    }
+
+
+def check_openapi(f: Failures, root: Path, outputs: dict, clients: dict) -> None:
+    section("openapi: the routes API Gateway has are the operations of openapi.yaml")
+    path = root / "openapi.yaml"
+    documented = openapi_operations(path)
+    if not f.check(documented is not None, f"openapi.yaml missing ({path}): the routes cannot be checked against it"):
+        return
+    deployed = {r["RouteKey"] for r in clients["apigatewayv2"].get_routes(ApiId=outputs["api_id"])["Items"]}
+    f.equal(deployed, set(ROUTES), "routes API Gateway has vs ROUTES in this test")
+    f.equal(
+        documented - LOCAL_ONLY_OPERATIONS,
+        deployed,
+        f"operations of openapi.yaml (less the local server's {sorted(LOCAL_ONLY_OPERATIONS)}) vs routes API Gateway has",
+    )
 
 
 def check_reconciler_wiring(f: Failures, state: State, outputs: dict, clients: dict, variables: dict) -> None:
@@ -967,27 +1081,35 @@ def check_reconciler_wiring(f: Failures, state: State, outputs: dict, clients: d
 
 
 def check_table(f: Failures, state: State, clients: dict) -> None:
-    section("table: the sparse indexes the reconciler queries, as DynamoDB has them")
+    section("table: the reconciler's and GET /jobs's indexes, as DynamoDB has them")
     table = clients["dynamodb"].describe_table(TableName=state.get("aws_dynamodb_table", "jobs")["name"])["Table"]
     indexes = {
         i["IndexName"]: (
             {k["KeyType"]: k["AttributeName"] for k in i["KeySchema"]},
-            i["Projection"]["ProjectionType"],
+            i["Projection"].get("ProjectionType"),
+            sorted(i["Projection"].get("NonKeyAttributes") or []),
             i.get("IndexArn"),
         )
         for i in table.get("GlobalSecondaryIndexes", [])
     }
     f.equal(set(indexes), set(TABLE_INDEXES), "global secondary indexes")
+    f.equal(table.get("LocalSecondaryIndexes", []), [], "local secondary indexes")
     types = {a["AttributeName"]: a["AttributeType"] for a in table["AttributeDefinitions"]}
-    for name, (hash_key, range_key) in TABLE_INDEXES.items():
+    for name, (hash_key, range_key, projection, non_key) in TABLE_INDEXES.items():
         if name not in indexes:
             continue
-        keys, projection, arn = indexes[name]
+        keys, actual_projection, actual_non_key, arn = indexes[name]
         f.equal(keys, {"HASH": hash_key, "RANGE": range_key}, f"index {name}: keys")
-        f.equal(projection, "KEYS_ONLY", f"index {name}: projection")
+        f.equal(actual_projection, projection, f"index {name}: projection")
+        f.equal(actual_non_key, sorted(non_key), f"index {name}: non-key attributes projected")
         f.equal((types.get(hash_key), types.get(range_key)), ("S", "S"), f"index {name}: key types")
-        # The ARN the reconciler's Query permission names.
+        # The ARN the Query permission of the function that reads it names.
         f.equal(arn, f"{table['TableArn']}/index/{name}", f"index {name}: ARN")
+    f.equal(
+        sorted(name for names in QUERIED_INDEXES.values() for name in names),
+        sorted(TABLE_INDEXES),
+        "every index is queried by exactly one function",
+    )
     f.equal(table.get("BillingModeSummary", {}).get("BillingMode"), "PAY_PER_REQUEST", "billing mode")
 
 
@@ -1115,7 +1237,8 @@ def check_event_pattern(
 def check_launch(f: Failures, code: Declaration, state: State, clients: dict) -> None:
     """RunTask as create-job makes it, with create-job's environment, against what
     Terraform created: the family resolves to its latest ACTIVE revision, and the
-    network, container name and overrides are accepted."""
+    network, container name and overrides are accepted; the revision ECS starts logs
+    where JOB_DEFINITIONS tells job-api to read."""
     section("launch: RunTask with create-job's environment starts each job definition")
     ecs = clients["ecs"]
     function = state.get("aws_lambda_function", "this", "create-job")
@@ -1123,6 +1246,15 @@ def check_launch(f: Failures, code: Declaration, state: State, clients: dict) ->
     prefix = code.started_by_prefix
     revisions = {v["family"]: v["arn"] for v in state.of_type("aws_ecs_task_definition")}
     for name, entry in json.loads(env["JOB_DEFINITIONS"]).items():
+        described = ecs.describe_task_definition(taskDefinition=entry["taskDefinition"])["taskDefinition"]
+        container = next(
+            (c for c in described.get("containerDefinitions", []) if c.get("name") == entry["container"]), {}
+        )
+        f.equal(
+            entry.get("logs"),
+            expected_logs(container.get("logConfiguration")),
+            f"{name}: JOB_DEFINITIONS logs vs the awslogs options ECS has for the latest revision",
+        )
         job = uuid.uuid4()
         response = ecs.run_task(
             cluster=env["ECS_CLUSTER"],
@@ -1275,6 +1407,7 @@ def cmd_contract(args) -> int:
     check_environment(f, root, code, state, outputs, variables)
     check_iam(f, code, state, clients["iam"])
     check_wiring(f, state, outputs, clients)
+    check_openapi(f, root, outputs, clients)
     check_reconciler_wiring(f, state, outputs, clients, variables)
     check_table(f, state, clients)
     check_configured_only(f, state, plan)

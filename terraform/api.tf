@@ -3,10 +3,13 @@ locals {
 
   # Each route gets its integration, authorization and invoke permission from the
   # resources below, so a new route cannot be less protected than the others.
+  # The operations of openapi.yaml, exactly (scripts/terraform-contract.py checks it).
   routes = {
-    "POST /jobs"        = "create-job"
-    "GET /jobs/{id}"    = "job-api"
-    "DELETE /jobs/{id}" = "job-api"
+    "POST /jobs"          = "create-job"
+    "GET /jobs"           = "job-api"
+    "GET /jobs/{id}"      = "job-api"
+    "DELETE /jobs/{id}"   = "job-api"
+    "GET /jobs/{id}/logs" = "job-api"
   }
 }
 

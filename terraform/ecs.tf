@@ -30,6 +30,14 @@ locals {
         taskDefinition = aws_ecs_task_definition.job[key].family
         container      = def.container
         parameters     = def.parameters
+        # Where the task's container logs go (job-api reads them for GET /jobs/{id}/logs):
+        # the awslogs options of the task definition below, from the same local, so the
+        # two cannot disagree. A task's stream is <streamPrefix>/<container>/<task id>.
+        logs = {
+          group        = local.job_log_options[key]["awslogs-group"]
+          region       = local.job_log_options[key]["awslogs-region"]
+          streamPrefix = local.job_log_options[key]["awslogs-stream-prefix"]
+        }
       },
       def.max_running == null ? {} : { maxRunning = def.max_running },
       def.queue_timeout_seconds == null ? {} : { queueTimeoutSeconds = def.queue_timeout_seconds },
@@ -57,6 +65,16 @@ locals {
     ) if def.retry != null
   }
   job_definitions_json = jsonencode(local.job_definition_entries)
+
+  # The awslogs options of each job definition's container: its logs go to the jobs' log
+  # group, in streams named <definition name>/<container>/<task id>.
+  job_log_options = {
+    for key, def in var.job_definitions : key => {
+      awslogs-group         = aws_cloudwatch_log_group.jobs.name
+      awslogs-region        = var.region
+      awslogs-stream-prefix = key
+    }
+  }
 
   security_group_ids = length(var.security_group_ids) > 0 ? var.security_group_ids : [aws_security_group.jobs[0].id]
 
@@ -130,11 +148,7 @@ resource "aws_ecs_task_definition" "job" {
         mountPoints = [{ sourceVolume = "scratch", containerPath = "/tmp", readOnly = false }]
         logConfiguration = {
           logDriver = "awslogs"
-          options = {
-            awslogs-group         = aws_cloudwatch_log_group.jobs.name
-            awslogs-region        = var.region
-            awslogs-stream-prefix = each.key
-          }
+          options   = local.job_log_options[each.key]
         }
       },
       each.value.command == null ? {} : { command = each.value.command },

@@ -14,6 +14,14 @@ locals {
 
   # Every task of this cluster: task/<cluster-name>/<task-id>.
   cluster_task_arn_pattern = "arn:${local.partition}:ecs:${var.region}:${local.account_id}:task/${aws_ecs_cluster.jobs.name}/*"
+
+  # The indexes GET /jobs queries (dynamodb.tf).
+  listing_indexes = ["owner", "owner-status", "owner-definition"]
+
+  # The jobs' log group as arn:<partition>:logs:<region>:<account>:log-group:<name>, without
+  # the ":*" that the log group resource's arn attribute ends with in some provider
+  # versions (and not in others), so that ":log-stream:*" can be appended.
+  jobs_log_group_arn = trimsuffix(aws_cloudwatch_log_group.jobs.arn, ":*")
 }
 
 data "aws_iam_policy_document" "lambda_assume" {
@@ -232,10 +240,12 @@ data "aws_iam_policy_document" "job_reconciler" {
   }
 }
 
-# job-api: reads one job by key; cancels it: marks it conditionally (and gives back the
-# concurrency slots of a job without a task: the counters are items of the same table,
-# updated in one TransactWriteItems, which IAM authorizes per item as UpdateItem), stops
-# its task, and tells the launch queue that slots were freed.
+# job-api: reads one job by key; lists the caller's jobs through the three listing
+# indexes and reads them with BatchGetItem; reads a job's task logs; cancels a job: marks
+# it conditionally (and gives back the concurrency slots of a job without a task: the
+# counters are items of the same table, updated in one TransactWriteItems, which IAM
+# authorizes per item as UpdateItem), stops its task, and tells the launch queue that
+# slots were freed.
 data "aws_iam_policy_document" "job_api" {
   source_policy_documents = [
     data.aws_iam_policy_document.function_logs["job-api"].json,
@@ -244,8 +254,24 @@ data "aws_iam_policy_document" "job_api" {
 
   statement {
     sid       = "JobsTable"
-    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem"]
+    actions   = ["dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:BatchGetItem"]
     resources = [aws_dynamodb_table.jobs.arn]
+  }
+
+  statement {
+    sid     = "ListingIndexes"
+    actions = ["dynamodb:Query"]
+    # GET /jobs: the three listing indexes only, never the table itself nor the
+    # reconciler's indexes.
+    resources = [for index in local.listing_indexes : "${aws_dynamodb_table.jobs.arn}/index/${index}"]
+  }
+
+  statement {
+    sid     = "ReadJobLogs"
+    actions = ["logs:GetLogEvents"]
+    # GET /jobs/{id}/logs: the streams of the jobs' log group only (log-group ARN +
+    # ":log-stream:*"), never the functions' own logs.
+    resources = ["${local.jobs_log_group_arn}:log-stream:*"]
   }
 
   statement {

@@ -1,5 +1,5 @@
 output "api_endpoint" {
-  description = "Base URL of the REST API (POST $api_endpoint/jobs, GET and DELETE $api_endpoint/jobs/{id})."
+  description = "Base URL of the REST API, without a trailing slash: POST and GET $api_endpoint/jobs, GET and DELETE $api_endpoint/jobs/{id}, GET $api_endpoint/jobs/{id}/logs (openapi.yaml). jobctl takes it as --endpoint: jobctl --endpoint $(terraform output -raw api_endpoint)."
   # The API's own endpoint (no trailing slash; the $default stage serves it).
   value = aws_apigatewayv2_api.jobs.api_endpoint
 }

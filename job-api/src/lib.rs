@@ -1,55 +1,147 @@
-//! `GET /jobs/{id}`: the caller's job, or 404. `DELETE /jobs/{id}`: the owner's cancel,
-//! `202` with the job, or `409` once it has finished.
+//! job-api: everything a caller asks of jobs that exist.
+//!
+//! - `GET /jobs`: the caller's jobs, newest first, a page at a time;
+//! - `GET /jobs/{id}`: the caller's job, or 404;
+//! - `DELETE /jobs/{id}`: the owner's cancel, `202` with the job, or `409` once finished;
+//! - `GET /jobs/{id}/logs`: lines of one attempt's container log.
 
 use lambda_http::http::{Method, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
-use shared::adapters::{dynamodb, ecs, sqs};
-use shared::app::{JobService, ServiceError};
-use shared::domain::Job;
-use shared::inbound::http::{job_response, owner_of, ApiError};
+use shared::adapters::{cloudwatch_logs, dynamodb, ecs, sqs};
+use shared::app::{AttemptLogs, JobService, ServiceError};
+use shared::domain::{ListRequest, Owner};
+use shared::inbound::http::query::{list_token, logs_token, open_list_token, open_logs_token};
+use shared::inbound::http::{
+    job_response, list_response, logs_response, owner_of, parse_list_query, parse_logs_query, ApiError,
+};
 use shared::infra::config::JobApiConfig;
 use shared::infra::contract::FunctionContract;
-use shared::ports::{JobStore, LaunchQueue, TaskStopper};
+use shared::ports::{JobStore, LaunchQueue, LogReader, TaskStopper};
 
-/// What job-api reads and calls: a cancel writes the job (and gives back its slot in the
-/// same transaction), stops its task, and announces a freed slot.
+/// What job-api reads and calls: listings query the owner indexes and read the jobs in
+/// batches; a cancel writes the job (and gives back its slot in the same transaction),
+/// stops its task, and announces a freed slot; a log is read from CloudWatch Logs.
 pub const CONTRACT: FunctionContract = FunctionContract {
     function: "job-api",
     environment: &JobApiConfig::VARIABLES,
     operations: &[
         dynamodb::GET_ITEM,
         dynamodb::UPDATE_ITEM,
+        dynamodb::QUERY,
+        dynamodb::BATCH_GET_ITEM,
         ecs::STOP_TASK,
         sqs::SEND_MESSAGE,
+        cloudwatch_logs::GET_LOG_EVENTS,
     ],
 };
 
-pub struct JobApi<S, L, Q> {
-    service: JobService<S, L, Q>,
+/// The routes job-api serves, as API Gateway names them (`routeKey`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Route {
+    List,
+    Get,
+    Cancel,
+    Logs,
 }
 
-impl<S: JobStore, L: TaskStopper, Q: LaunchQueue> JobApi<S, L, Q> {
-    pub fn new(service: JobService<S, L, Q>) -> Self {
-        Self { service }
+impl Route {
+    /// The route of `request`, from its method and path (`/jobs`, `/jobs/{id}`,
+    /// `/jobs/{id}/logs`, under any stage prefix).
+    pub fn of(request: &Request) -> Result<Self, ApiError> {
+        let path = request.uri().path().trim_end_matches('/');
+        let segments: Vec<&str> = path.rsplit('/').take(3).collect();
+        let route = match segments.as_slice() {
+            ["jobs", ..] => Some((Self::List, [Method::GET].as_slice())),
+            ["logs", _, "jobs"] => Some((Self::Logs, [Method::GET].as_slice())),
+            [_, "jobs", ..] => Some((Self::Get, [Method::GET, Method::DELETE].as_slice())),
+            _ => None,
+        };
+        let (route, methods) = route.ok_or(ApiError::RouteNotFound)?;
+        match (route, request.method()) {
+            (_, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed),
+            (Self::Get, &Method::DELETE) => Ok(Self::Cancel),
+            (route, _) => Ok(route),
+        }
+    }
+}
+
+pub struct JobApi<S, L, Q, R> {
+    service: JobService<S, L, Q>,
+    logs: AttemptLogs<R>,
+}
+
+impl<S: JobStore, L: TaskStopper, Q: LaunchQueue, R: LogReader> JobApi<S, L, Q, R> {
+    pub fn new(service: JobService<S, L, Q>, logs: R) -> Self {
+        Self {
+            service,
+            logs: AttemptLogs::new(logs),
+        }
     }
 
     pub async fn handle(&self, request: Request) -> Response<Body> {
-        let cancel = request.method() == Method::DELETE;
-        match self.job(request, cancel).await {
-            Ok(job) if cancel => job_response(StatusCode::ACCEPTED, &job),
-            Ok(job) => job_response(StatusCode::OK, &job),
+        match self.answer(request).await {
+            Ok(response) => response,
             Err(err) => err.into_response(),
         }
     }
 
-    async fn job(&self, request: Request, cancel: bool) -> Result<Job, ApiError> {
+    async fn answer(&self, request: Request) -> Result<Response<Body>, ApiError> {
+        let route = Route::of(&request)?;
         let owner = owner_of(&request)?;
-        let parameters = request.path_parameters();
-        let id = parameters.first("id").ok_or(ServiceError::JobNotFound)?;
-        Ok(if cancel {
-            self.service.cancel(&owner, id).await?
-        } else {
-            self.service.get(&owner, id).await?
+        let id = || {
+            request
+                .path_parameters_ref()
+                .and_then(|p| p.first("id").map(str::to_owned))
+                .or_else(|| {
+                    request
+                        .uri()
+                        .path()
+                        .split('/')
+                        .skip_while(|s| *s != "jobs")
+                        .nth(1)
+                        .map(str::to_owned)
+                })
+                .ok_or(ApiError::Service(ServiceError::JobNotFound))
+        };
+        Ok(match route {
+            Route::List => self.list(&request, owner).await?,
+            Route::Get => job_response(StatusCode::OK, &self.service.get(&owner, &id()?).await?),
+            Route::Cancel => job_response(StatusCode::ACCEPTED, &self.service.cancel(&owner, &id()?).await?),
+            Route::Logs => self.logs(&request, &owner, &id()?).await?,
         })
+    }
+
+    async fn list(&self, request: &Request, owner: Owner) -> Result<Response<Body>, ApiError> {
+        let query = parse_list_query(request)?;
+        let after = query
+            .next_token
+            .as_deref()
+            .map(|token| open_list_token(&owner, &query.filter, token))
+            .transpose()?;
+        let request = ListRequest {
+            owner,
+            filter: query.filter,
+            limit: query.limit,
+            after,
+        };
+        let page = self.service.list(&request).await?;
+        let next_token = page
+            .next
+            .map(|position| list_token(&request.owner, &request.filter, &position));
+        Ok(list_response(&page.jobs, next_token))
+    }
+
+    async fn logs(&self, request: &Request, owner: &Owner, id: &str) -> Result<Response<Body>, ApiError> {
+        let query = parse_logs_query(request)?;
+        let job = self.service.get(owner, id).await?;
+        let attempt = query.attempt.unwrap_or(job.current_attempt().number);
+        let from = query
+            .next_token
+            .as_deref()
+            .map(|token| open_logs_token(owner, id, attempt, token))
+            .transpose()?;
+        let log = self.logs.read(&job, Some(attempt), from).await?;
+        let next_token = log.next.map(|position| logs_token(owner, id, log.attempt, &position));
+        Ok(logs_response(&log.events, next_token))
     }
 }

@@ -6,10 +6,22 @@ use std::path::Path;
 use std::time::Duration;
 
 use serde::Deserialize;
-use shared::domain::{JobDefinition, JobDefinitions, RetryAction, RetryPolicy, RetryRule, DEFAULT_QUEUE_TIMEOUT};
+use shared::domain::{
+    JobDefinition, JobDefinitions, LogSettings, RetryAction, RetryPolicy, RetryRule, DEFAULT_QUEUE_TIMEOUT,
+};
 
 /// The container name local tasks report in their events.
 pub const CONTAINER: &str = "app";
+/// The log group of every local definition: the log directory.
+pub const LOG_GROUP: &str = "local";
+
+/// An ECS task definition family: 1 to 255 letters, digits, `-` and `_`.
+fn is_family_name(name: &str) -> bool {
+    (1..=255).contains(&name.len())
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DefinitionsError {
@@ -170,6 +182,13 @@ impl LocalDefinitions {
         let mut definitions = BTreeMap::new();
         let mut commands = HashMap::new();
         for (name, entry) in file.definitions {
+            // The name is the task definition family, the log stream prefix, and so a
+            // directory of the log directory.
+            if !is_family_name(&name) {
+                return Err(format!(
+                    "definition {name:?} has an invalid name: 1 to 255 letters, digits, '-' and '_' (as an ECS task definition family)"
+                ));
+            }
             let mut command = entry.command.into_iter();
             let program = command
                 .next()
@@ -215,6 +234,13 @@ impl LocalDefinitions {
                     .map_or(DEFAULT_QUEUE_TIMEOUT, Duration::from_secs),
                 timeout: entry.timeout_seconds.map(Duration::from_secs),
                 retry,
+                // Each task's output is the file <log dir>/<name>/<container>/<task id>,
+                // named as awslogs names a stream (see crate::logs).
+                logs: Some(LogSettings {
+                    group: LOG_GROUP.to_owned(),
+                    region: None,
+                    stream_prefix: name.clone(),
+                }),
             };
             if let Some(problem) = definition.problem() {
                 return Err(format!("definition {name:?} {}", in_this_file(&problem)));
@@ -251,6 +277,14 @@ mod tests {
         let batch = shipped.definitions.get("batch").expect("batch");
         assert_eq!(batch.max_running, Some(2));
         assert_eq!(batch.queue_timeout, Duration::from_secs(600));
+        for (name, definition) in shipped.definitions.iter() {
+            let expected = LogSettings {
+                group: "local".to_owned(),
+                region: None,
+                stream_prefix: name.to_owned(),
+            };
+            assert_eq!(definition.logs.as_ref(), Some(&expected), "{name}");
+        }
         let report = shipped.definitions.get("report").expect("report");
         assert_eq!(
             (report.max_running, report.queue_timeout),
@@ -466,6 +500,9 @@ mod tests {
                 "[definitions.a]\ncommand = [\"true\"]\nqueue_timeout_seconds = 0",
                 "queue_timeout_seconds = 0",
             ),
+            ("[definitions.\"../a\"]\ncommand = [\"true\"]", "invalid name"),
+            ("[definitions.\"a/b\"]\ncommand = [\"true\"]", "invalid name"),
+            ("[definitions.\"\"]\ncommand = [\"true\"]", "invalid name"),
         ] {
             let err = LocalDefinitions::parse(text).expect_err(text);
             assert!(err.contains(expected), "{text:?}: {err}");

@@ -7,9 +7,12 @@
 //! in-process on the same use cases as the job-reconciler Lambda (the runner answers as
 //! `DescribeTasks` and `ListTasks` would, and stops tasks as `StopTask` does for a cancel
 //! or a timeout), and [`hostile`] can lose, duplicate and reorder events and throttle
-//! launches on purpose. So what runs here is the production mapping, not a shortcut.
+//! launches on purpose. Each task's output is a file named as its CloudWatch Logs stream
+//! would be, which [`logs::LocalLogReader`] reads for `GET /jobs/{id}/logs`. So what runs
+//! here is the production mapping, not a shortcut.
 
 pub mod definitions;
 pub mod hostile;
+pub mod logs;
 pub mod runner;
 pub mod server;

@@ -10,6 +10,7 @@ use job_api::JobApi;
 use job_events::JobEvents;
 use local_server::definitions::LocalDefinitions;
 use local_server::hostile::{describe_launch_faults, parse_fraction, relay_events, EventFaults, LaunchFaults};
+use local_server::logs::LocalLogReader;
 use local_server::runner::LocalTaskRunner;
 use local_server::server::{consume_launch_queue, deliver_events, reconcile_every, serve, LocalApi, LOCAL_PRINCIPAL};
 use shared::adapters::dynamodb::DynamoJobStore;
@@ -31,7 +32,8 @@ struct Args {
     /// The local definitions file: one command per job definition.
     #[arg(long, default_value = "local-server/definitions.toml")]
     definitions: PathBuf,
-    /// Directory for each attempt's output (<jobId>-<attempt>.log).
+    /// Directory of the jobs' output: each task's in <definition>/app/<task id>, named as
+    /// its CloudWatch Logs stream would be (GET /jobs/<jobId>/logs reads it).
     #[arg(long, default_value = "target/local-jobs")]
     log_dir: PathBuf,
     /// Keep jobs in this DynamoDB table instead of in memory, reached through the standard
@@ -171,6 +173,8 @@ async fn run<S: JobStore + Clone + 'static>(store: S, local: LocalDefinitions, l
             JobService::new(store.clone(), runner.clone(), local.definitions.clone())
                 .with_queue(queue.clone())
                 .with_service_limit(args.max_running),
+            // GET /jobs/{id}/logs reads the files the runner writes.
+            LocalLogReader::new(args.log_dir.clone()),
         ),
     ));
     let relay = tokio::spawn(relay_events(
@@ -241,7 +245,10 @@ fn banner(url: &str, local: &LocalDefinitions, args: &Args) {
     println!("job tracker (local) listening on {url}");
     println!("  store:       {store}");
     println!("  principal:   {LOCAL_PRINCIPAL}");
-    println!("  job logs:    {}/<jobId>-<attempt>.log", args.log_dir.display());
+    println!(
+        "  job logs:    {}/<definition>/app/<task id>  (GET /jobs/<jobId>/logs)",
+        args.log_dir.display()
+    );
     println!("  definitions: {}", args.definitions.display());
     for (name, definition) in local.definitions.iter() {
         let parameters: Vec<&str> = definition.parameters.iter().map(String::as_str).collect();
@@ -297,6 +304,9 @@ fn banner(url: &str, local: &LocalDefinitions, args: &Args) {
          -d '{{\"definition\": \"report\", \"parameters\": {{\"REPORT_DATE\": \"2026-11-01\"}}}}'"
     );
     println!("  curl -s {url}/jobs/<jobId>");
+    println!("  curl -s {url}/jobs/<jobId>/logs");
+    println!("  curl -s '{url}/jobs?status=RUNNING&limit=5'");
     println!("  curl -s -X DELETE {url}/jobs/<jobId>    # cancel it");
+    println!("  curl -s {url}/openapi.yaml              # the API's description");
     println!("Ctrl-C stops the server and any running job.");
 }

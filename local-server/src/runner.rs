@@ -36,6 +36,7 @@ use tokio::task::JoinHandle;
 
 use crate::definitions::{LocalCommand, CONTAINER};
 use crate::hostile::LaunchFaults;
+use crate::logs::stream_path;
 
 /// How long a stopped task's processes get between SIGTERM and SIGKILL (ECS's
 /// `stopTimeout` defaults to 30 s; locally, a person is waiting at Ctrl-C).
@@ -100,10 +101,12 @@ impl LocalTaskRunner {
         self
     }
 
-    /// Where the output of an attempt goes.
-    pub fn log_path(&self, started_by: &StartedBy) -> PathBuf {
-        self.log_dir
-            .join(format!("{}-{}.log", started_by.job_id, started_by.attempt))
+    /// Where the output of a task goes: `<log dir>/<definition>/<container>/<task id>`,
+    /// the stream `awslogs` would write with the definition's name as its prefix (see
+    /// [`crate::logs`]). `None` for a name that is not a plain relative path.
+    pub fn log_path(&self, task_definition: &str, container: &str, task_arn: &str) -> Option<PathBuf> {
+        let task_id = task_arn.rsplit('/').next().unwrap_or(task_arn);
+        stream_path(&self.log_dir, &format!("{task_definition}/{container}/{task_id}"))
     }
 
     /// Stops every running task (as `StopTask` would, stopCode `UserInitiated`) and
@@ -161,7 +164,7 @@ impl TaskLauncher for LocalTaskRunner {
             started_by: request.started_by,
             command: command.clone(),
             environment: request.environment.clone(),
-            log_path: self.log_path(&request.started_by),
+            log_path: self.log_path(&request.task_definition, &request.container, &task_arn),
             events: self.events.clone(),
             states: self.states.clone(),
             stops: self.stops.clone(),
@@ -312,13 +315,34 @@ async fn stop_requested(mut stop: watch::Receiver<Option<String>>, mut shutdown:
     }
 }
 
+/// Ends the file at `path` with a newline if it does not end with one.
+fn end_last_line(path: &std::path::Path) {
+    use std::io::{Read, Seek, SeekFrom, Write};
+    let ended = || -> std::io::Result<()> {
+        let mut file = std::fs::OpenOptions::new().read(true).append(true).open(path)?;
+        if file.metadata()?.len() == 0 {
+            return Ok(());
+        }
+        let mut last = [0u8];
+        file.seek(SeekFrom::End(-1))?;
+        file.read_exact(&mut last)?;
+        if last[0] != b'\n' {
+            file.write_all(b"\n")?;
+        }
+        Ok(())
+    };
+    if let Err(e) = ended() {
+        tracing::warn!(path = %path.display(), error = %e, "cannot end the log's last line");
+    }
+}
+
 /// One task from PROVISIONING to STOPPED.
 struct Task {
     timeline: TaskTimeline,
     started_by: StartedBy,
     command: LocalCommand,
     environment: Vec<(String, String)>,
-    log_path: PathBuf,
+    log_path: Option<PathBuf>,
     events: mpsc::UnboundedSender<Value>,
     states: TaskStates,
     /// The runner's StopTask channels: this task's is removed once it has stopped.
@@ -417,6 +441,12 @@ impl Task {
                 stop_gracefully(&mut child, group).await
             }
         };
+        // Every process of the task has ended: its log is complete. A last line without
+        // its newline gets one, as the awslogs driver sends a last partial line, so that
+        // the log reader (which reads complete lines) shows it too.
+        if let Some(path) = &self.log_path {
+            end_last_line(path);
+        }
         // As Docker reports it: the exit code, or 128 + the signal that ended the process.
         let exit_code = match status {
             Ok(status) => status.code().or_else(|| status.signal().map(|s| 128 + s)),
@@ -448,11 +478,16 @@ impl Task {
     /// The container: the definition's command, with its fixed environment, then
     /// `JOB_ID`, `JOB_ATTEMPT` and the parameters, writing to the attempt's log file.
     fn spawn(&self) -> Result<tokio::process::Child, String> {
-        let log = std::fs::File::create(&self.log_path)
-            .map_err(|e| format!("CannotCreateContainerError: log file {}: {e}", self.log_path.display()))?;
-        let stderr = log
-            .try_clone()
-            .map_err(|e| format!("CannotCreateContainerError: log file {}: {e}", self.log_path.display()))?;
+        let path = self
+            .log_path
+            .as_deref()
+            .ok_or("CannotCreateContainerError: the log stream is not a plain relative path")?;
+        let cannot = |e: std::io::Error| format!("CannotCreateContainerError: log file {}: {e}", path.display());
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent).map_err(cannot)?;
+        }
+        let log = std::fs::File::create(path).map_err(cannot)?;
+        let stderr = log.try_clone().map_err(cannot)?;
         tokio::process::Command::new(&self.command.program)
             .args(&self.command.args)
             .envs(&self.command.environment)
@@ -478,7 +513,8 @@ mod tests {
     use super::*;
 
     /// `ok` exits 0 at once; `sleep` runs until stopped; `stubborn` ignores SIGTERM;
-    /// `polite` exits 7 on SIGTERM.
+    /// `polite` exits 7 on SIGTERM; `partial` writes a last line without its newline;
+    /// `../escape` names no plain directory.
     fn runner(events: mpsc::UnboundedSender<Value>) -> LocalTaskRunner {
         let shell = |script: &str| LocalCommand {
             program: "sh".to_owned(),
@@ -497,6 +533,8 @@ mod tests {
                     "polite".to_owned(),
                     shell("trap 'exit 7' TERM; while :; do sleep 0.1; done"),
                 ),
+                ("partial".to_owned(), shell("echo one; echo two >&2; printf three")),
+                ("../escape".to_owned(), shell("echo out")),
             ]),
             log_dir,
             events,
@@ -709,7 +747,7 @@ mod tests {
         for stopped_at in ["PROVISIONING", "PENDING", "ACTIVATING"] {
             let (events, mut emitted) = mpsc::unbounded_channel();
             let runner = runner(events);
-            let (task_arn, started_by) = launched_until(&runner, &mut emitted, "sleep", stopped_at).await;
+            let (task_arn, _) = launched_until(&runner, &mut emitted, "sleep", stopped_at).await;
             runner.stop(&task_arn, "cancelled").await.expect("stops");
             let rest = until_stopped(&mut emitted).await;
 
@@ -723,13 +761,46 @@ mod tests {
             assert_eq!(last["stoppedReason"], "cancelled", "{last}");
             assert_eq!(last["startedAt"], Value::Null, "{last}");
             assert_eq!(last["containers"][0]["exitCode"], Value::Null, "{last}");
-            assert!(!runner.log_path(&started_by).exists(), "the container never started");
+            let log = runner.log_path("sleep", CONTAINER, &task_arn).expect("a log path");
+            assert!(!log.exists(), "the container never started");
             let now = described(&runner, &task_arn).await;
             assert_eq!(
                 (now.last_status, now.stop_code.as_deref()),
                 (EcsTaskStatus::Stopped, Some("UserInitiated"))
             );
         }
+    }
+
+    #[tokio::test]
+    async fn a_task_logs_to_its_stream_file_and_its_last_line_is_ended() {
+        let (events, mut emitted) = mpsc::unbounded_channel();
+        let runner = runner(events);
+        let (task_arn, _) = launched_until(&runner, &mut emitted, "partial", "RUNNING").await;
+        until_stopped(&mut emitted).await;
+        let task_id = task_arn.rsplit('/').next().expect("a task id");
+        // <log dir>/<stream>, the stream as awslogs names it with the definition as prefix.
+        let log = runner.log_dir.join("partial").join(CONTAINER).join(task_id);
+        assert_eq!(runner.log_path("partial", CONTAINER, &task_arn), Some(log.clone()));
+        assert_eq!(std::fs::read_to_string(&log).expect("the log"), "one\ntwo\nthree\n");
+    }
+
+    #[tokio::test]
+    async fn a_definition_that_names_no_plain_directory_fails_to_start() {
+        let (events, mut emitted) = mpsc::unbounded_channel();
+        let runner = runner(events);
+        let started_by = attempt();
+        let Ok(Launched::Started { task_arn }) = runner.launch(&request_of("../escape", started_by)).await else {
+            panic!("not started")
+        };
+        assert_eq!(runner.log_path("../escape", CONTAINER, &task_arn), None);
+        let stopped = until_stopped(&mut emitted).await;
+        let last = &stopped.last().expect("STOPPED")["detail"];
+        assert_eq!(last["stopCode"], "TaskFailedToStart", "{last}");
+        let parent = runner.log_dir.parent().expect("a parent");
+        assert!(
+            !parent.join("escape").exists(),
+            "nothing written outside the log directory"
+        );
     }
 
     fn attempt() -> StartedBy {

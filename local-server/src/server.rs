@@ -1,20 +1,26 @@
-//! The REST routes over HTTP on 127.0.0.1, calling the Lambdas' own handlers: a request
-//! becomes the `lambda_http::Request` API Gateway would deliver (with a fixed local
-//! principal in its IAM authorizer context), and the handler's response goes back as is.
+//! The REST routes over HTTP on 127.0.0.1, calling the Lambdas' own handlers: an axum
+//! router built once from [`ROUTES`] turns each request into the `lambda_http::Request`
+//! API Gateway (HTTP API, payload format 2.0) would deliver: a fixed local principal in
+//! its IAM authorizer context, the route's path parameters, and the query string
+//! parameters as API Gateway and `aws_lambda_events` hand them over. The handler's
+//! response goes back as is.
 
 use std::collections::HashMap;
-use std::convert::Infallible;
 use std::sync::Arc;
+use std::time::Duration;
 
 use aws_lambda_events::apigw::{
     ApiGatewayRequestAuthorizer, ApiGatewayRequestAuthorizerIamDescription, ApiGatewayV2httpRequestContext,
 };
-use bytes::Bytes;
+use aws_lambda_events::query_map::QueryMap;
+use axum::extract::rejection::PathRejection;
+use axum::extract::{Path, Request, State};
+use axum::http::header::{ALLOW, CONTENT_TYPE, USER_AGENT};
+use axum::http::{HeaderValue, Method};
+use axum::response::Response;
+use axum::routing::{MethodFilter, MethodRouter};
+use axum::Router;
 use create_job::CreateJob;
-use http_body_util::{BodyExt, Full, Limited};
-use hyper::body::Incoming;
-use hyper::Method;
-use hyper_util::rt::TokioIo;
 use job_api::JobApi;
 use job_events::JobEvents;
 use lambda_http::request::RequestContext;
@@ -22,52 +28,204 @@ use lambda_http::{Body, RequestExt};
 use serde_json::Value;
 use shared::app::JobService;
 use shared::inbound::http::{ApiError, MAX_BODY_BYTES};
-use shared::ports::{with_causes, JobStore, LaunchMessage, LaunchQueue, TaskInspector, TaskLauncher, TaskStopper};
+use shared::ports::{
+    with_causes, JobStore, LaunchMessage, LaunchQueue, LogReader, TaskInspector, TaskLauncher, TaskStopper,
+};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
+
+use crate::logs::LocalLogReader;
 
 /// Every local request is made by this principal, as if IAM had authenticated it.
 pub const LOCAL_PRINCIPAL: &str = "arn:aws:iam::000000000000:user/local";
 
-/// `POST /jobs` is create-job's handler; `GET` and `DELETE /jobs/{id}` are job-api's.
-pub struct LocalApi<S, L, Q> {
-    create: CreateJob<S, L, Q>,
-    api: JobApi<S, L, Q>,
+/// The routes served, as (method, path template): API Gateway's five routes (`POST
+/// /jobs` to create-job, the others to job-api), and the API's description, which only
+/// the local server serves. Any other path is `404 route-not-found`, any other method on
+/// these paths `405 method-not-allowed`.
+pub const ROUTES: [(&str, &str); 6] = [
+    ("POST", "/jobs"),
+    ("GET", "/jobs"),
+    ("GET", "/jobs/{id}"),
+    ("DELETE", "/jobs/{id}"),
+    ("GET", "/jobs/{id}/logs"),
+    ("GET", "/openapi.yaml"),
+];
+
+/// The API's OpenAPI description, served at `GET /openapi.yaml`.
+pub const OPENAPI_YAML: &str = include_str!("../../openapi.yaml");
+
+/// How long the server waits, once told to stop, for requests under way to finish.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Which handler a route calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Target {
+    CreateJob,
+    JobApi,
+    OpenApi,
 }
 
-impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper, Q: LaunchQueue> LocalApi<S, L, Q> {
-    pub fn new(create: CreateJob<S, L, Q>, api: JobApi<S, L, Q>) -> Self {
+fn target_of(method: &str, path: &str) -> Target {
+    match (method, path) {
+        ("POST", "/jobs") => Target::CreateJob,
+        (_, "/openapi.yaml") => Target::OpenApi,
+        _ => Target::JobApi,
+    }
+}
+
+/// `POST /jobs` is create-job's handler; `GET /jobs` and every `/jobs/{id}` route are
+/// job-api's.
+pub struct LocalApi<S, L, Q, R = LocalLogReader> {
+    create: CreateJob<S, L, Q>,
+    api: JobApi<S, L, Q, R>,
+}
+
+impl<S, L, Q, R> LocalApi<S, L, Q, R>
+where
+    S: JobStore + Clone + 'static,
+    L: TaskLauncher + TaskStopper + 'static,
+    Q: LaunchQueue + 'static,
+    R: LogReader + 'static,
+{
+    pub fn new(create: CreateJob<S, L, Q>, api: JobApi<S, L, Q, R>) -> Self {
         Self { create, api }
     }
 
-    pub async fn handle(&self, request: hyper::Request<Incoming>) -> hyper::Response<Full<Bytes>> {
-        let (parts, body) = request.into_parts();
-        // Read one byte past the limit at most: enough for the handler to refuse it.
-        let body = match Limited::new(body, MAX_BODY_BYTES + 1).collect().await {
-            Ok(collected) => collected.to_bytes(),
-            Err(_) => return into_hyper(ApiError::BodyTooLarge.into_response()),
-        };
-        let path = parts.uri.path().to_owned();
-        let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-        let (method, id) = (parts.method.clone(), segments.get(1).map(|s| (*s).to_owned()));
-        let request = lambda_http::Request::from_parts(parts, Body::from(body.to_vec()))
-            .with_request_context(local_request_context());
-        let response = match (method, segments.as_slice()) {
-            (Method::POST, ["jobs"]) => self.create.handle(request).await,
-            (Method::GET | Method::DELETE, ["jobs", _]) => {
-                let id = id.unwrap_or_default();
-                self.api
-                    .handle(request.with_path_parameters(HashMap::from([("id".to_owned(), id)])))
-                    .await
+    /// The router of [`ROUTES`], built once: each path's methods go to their handlers,
+    /// any other method on it (`HEAD` too: API Gateway routes no method by itself) is
+    /// `405 method-not-allowed` with `Allow`, and any other path `404 route-not-found`.
+    pub fn router(self: Arc<Self>) -> Router {
+        let mut router = Router::new();
+        let mut paths: Vec<&'static str> = Vec::new();
+        for (_, path) in ROUTES {
+            if !paths.contains(&path) {
+                paths.push(path);
             }
-            (_, ["jobs"] | ["jobs", _]) => ApiError::MethodNotAllowed.into_response(),
-            _ => ApiError::RouteNotFound.into_response(),
+        }
+        for path in paths {
+            let methods: Vec<&'static str> = ROUTES
+                .iter()
+                .filter(|(_, p)| *p == path)
+                .map(|(method, _)| *method)
+                .collect();
+            let allow = methods.join(", ");
+            let not_allowed = move || std::future::ready(method_not_allowed(&allow));
+            let mut endpoint = MethodRouter::new()
+                .on(MethodFilter::HEAD, not_allowed.clone())
+                .fallback(not_allowed);
+            for method in methods {
+                endpoint = with_handler(endpoint, method, path);
+            }
+            router = router.route(path, endpoint);
+        }
+        router
+            .fallback(|| std::future::ready(lambda_to_axum(ApiError::RouteNotFound.into_response())))
+            .with_state(self)
+    }
+
+    /// Calls `target`'s handler with `request` as API Gateway would deliver it on the
+    /// route `route_key` (`GET /jobs/{id}`).
+    async fn call(&self, target: Target, route_key: &str, path: HashMap<String, String>, request: Request) -> Response {
+        if target == Target::OpenApi {
+            return openapi();
+        }
+        let request = match into_lambda(request, route_key, path).await {
+            Ok(request) => request,
+            Err(err) => return lambda_to_axum(err.into_response()),
         };
-        into_hyper(response)
+        let response = match target {
+            Target::CreateJob => self.create.handle(request).await,
+            Target::JobApi | Target::OpenApi => self.api.handle(request).await,
+        };
+        lambda_to_axum(response)
     }
 }
 
-fn local_request_context() -> RequestContext {
+/// `endpoint` with the handler of `method` `path`, one of [`ROUTES`].
+fn with_handler<S, L, Q, R>(
+    endpoint: MethodRouter<Arc<LocalApi<S, L, Q, R>>>,
+    method: &'static str,
+    path: &'static str,
+) -> MethodRouter<Arc<LocalApi<S, L, Q, R>>>
+where
+    S: JobStore + Clone + 'static,
+    L: TaskLauncher + TaskStopper + 'static,
+    Q: LaunchQueue + 'static,
+    R: LogReader + 'static,
+{
+    let filter = Method::from_bytes(method.as_bytes())
+        .ok()
+        .and_then(|m| MethodFilter::try_from(m).ok())
+        .unwrap_or_else(|| panic!("ROUTES names an unknown method {method}"));
+    let target = target_of(method, path);
+    if target == Target::OpenApi {
+        return endpoint.on(filter, || std::future::ready(openapi()));
+    }
+    let route_key = format!("{method} {path}");
+    endpoint.on(
+        filter,
+        move |State(api): State<Arc<LocalApi<S, L, Q, R>>>,
+              parameters: Result<Path<HashMap<String, String>>, PathRejection>,
+              request: Request| async move {
+            // No parameters, or not UTF-8 once decoded: the handler reads the id from the
+            // path (and finds no such job).
+            let parameters = parameters.map(|Path(p)| p).unwrap_or_default();
+            api.call(target, &route_key, parameters, request).await
+        },
+    )
+}
+
+fn openapi() -> Response {
+    let mut response = Response::new(axum::body::Body::from(OPENAPI_YAML));
+    response.headers_mut().insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("application/yaml; charset=utf-8"),
+    );
+    response
+}
+
+fn method_not_allowed(allow: &str) -> Response {
+    let mut response = lambda_to_axum(ApiError::MethodNotAllowed.into_response());
+    if let Ok(allow) = HeaderValue::from_str(allow) {
+        response.headers_mut().insert(ALLOW, allow);
+    }
+    response
+}
+
+/// `request` as API Gateway would hand it to the Lambda: the body (at most one byte past
+/// the limit, enough for the handler to refuse it), the request context, the path
+/// parameters and the query string parameters.
+async fn into_lambda(
+    request: Request,
+    route_key: &str,
+    path: HashMap<String, String>,
+) -> Result<lambda_http::Request, ApiError> {
+    let (parts, body) = request.into_parts();
+    let body = axum::body::to_bytes(body, MAX_BODY_BYTES + 1)
+        .await
+        .map_err(|_| ApiError::BodyTooLarge)?;
+    let context = local_request_context(&parts, route_key);
+    let query = api_gateway_query(parts.uri.query());
+    let mut request = lambda_http::Request::from_parts(parts, Body::from(body.to_vec()))
+        .with_request_context(context)
+        .with_query_string_parameters(query);
+    if !path.is_empty() {
+        request = request.with_path_parameters(path);
+    }
+    Ok(request)
+}
+
+/// The query string parameters a Lambda behind API Gateway (payload format 2.0) reads.
+/// `lambda_http` builds them from the event's `rawQueryString`, as a WHATWG URL parser
+/// does (percent-decoded, `+` a space, a repeated name giving several values), not from
+/// API Gateway's comma-joined `queryStringParameters`: so exactly that here, with the
+/// same parser.
+pub fn api_gateway_query(query: Option<&str>) -> QueryMap {
+    query.unwrap_or_default().parse().unwrap_or_default()
+}
+
+fn local_request_context(parts: &axum::http::request::Parts, route_key: &str) -> RequestContext {
     let mut iam = ApiGatewayRequestAuthorizerIamDescription::default();
     iam.user_arn = Some(LOCAL_PRINCIPAL.to_owned());
     let mut authorizer = ApiGatewayRequestAuthorizer::default();
@@ -75,46 +233,57 @@ fn local_request_context() -> RequestContext {
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.authorizer = Some(authorizer);
     context.stage = Some("$default".to_owned());
+    context.route_key = Some(route_key.to_owned());
+    context.request_id = Some(uuid::Uuid::new_v4().to_string());
+    context.time_epoch = chrono::Utc::now().timestamp_millis();
+    context.http.method = parts.method.clone();
+    context.http.path = Some(parts.uri.path().to_owned());
+    context.http.protocol = Some(format!("{:?}", parts.version));
+    // The server listens on the loopback interface only.
+    context.http.source_ip = Some("127.0.0.1".to_owned());
+    context.http.user_agent = parts
+        .headers
+        .get(USER_AGENT)
+        .and_then(|agent| agent.to_str().ok())
+        .map(str::to_owned);
     RequestContext::ApiGatewayV2(context)
 }
 
-fn into_hyper(response: lambda_http::Response<Body>) -> hyper::Response<Full<Bytes>> {
+fn lambda_to_axum(response: lambda_http::Response<Body>) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = match body {
-        Body::Empty => Bytes::new(),
-        Body::Text(text) => Bytes::from(text),
-        Body::Binary(binary) => Bytes::from(binary),
-        _ => Bytes::new(),
+    let body = match body {
+        Body::Empty => axum::body::Body::empty(),
+        Body::Text(text) => axum::body::Body::from(text),
+        Body::Binary(binary) => axum::body::Body::from(binary),
+        _ => axum::body::Body::empty(),
     };
-    hyper::Response::from_parts(parts, Full::new(bytes))
+    Response::from_parts(parts, body)
 }
 
-/// Serves HTTP/1.1 on `listener` until `shutdown` turns true.
-pub async fn serve<S, L, Q>(listener: TcpListener, api: Arc<LocalApi<S, L, Q>>, mut shutdown: watch::Receiver<bool>)
+/// Serves HTTP/1.1 on `listener` until `shutdown` turns true, then lets requests under
+/// way finish (for [`DRAIN`] at most).
+pub async fn serve<S, L, Q, R>(listener: TcpListener, api: Arc<LocalApi<S, L, Q, R>>, shutdown: watch::Receiver<bool>)
 where
     S: JobStore + Clone + 'static,
     L: TaskLauncher + TaskStopper + 'static,
     Q: LaunchQueue + 'static,
+    R: LogReader + 'static,
 {
-    loop {
-        let accepted = tokio::select! {
-            accepted = listener.accept() => accepted,
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        };
-        let Ok((stream, _)) = accepted else { continue };
-        let api = api.clone();
-        tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let api = api.clone();
-                async move { Ok::<_, Infallible>(api.handle(request).await) }
-            });
-            if let Err(err) = hyper::server::conn::http1::Builder::new()
-                .serve_connection(TokioIo::new(stream), service)
-                .await
-            {
-                tracing::debug!(error = %err, "connection ended with an error");
+    let mut stopping = shutdown.clone();
+    let mut stopped = shutdown;
+    let serving = axum::serve(listener, api.router()).with_graceful_shutdown(async move {
+        let _ = stopped.wait_for(|stop| *stop).await;
+    });
+    tokio::select! {
+        result = std::future::IntoFuture::into_future(serving) => {
+            if let Err(err) = result {
+                tracing::warn!(error = %err, "the HTTP server stopped");
             }
-        });
+        }
+        () = async {
+            let _ = stopping.wait_for(|stop| *stop).await;
+            tokio::time::sleep(DRAIN).await;
+        } => tracing::warn!("requests still under way {} s after the stop; leaving them", DRAIN.as_secs()),
     }
 }
 
@@ -197,5 +366,86 @@ pub async fn reconcile_every<S, L, Q>(
             () = tokio::time::sleep(interval) => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(query: &QueryMap, name: &str) -> Vec<String> {
+        query
+            .all(name)
+            .unwrap_or_default()
+            .into_iter()
+            .map(str::to_owned)
+            .collect()
+    }
+
+    #[test]
+    fn repeated_names_give_several_values_and_commas_stay() {
+        let query = api_gateway_query(Some("status=RUNNING&status=FAILED,CANCELLED&limit=5"));
+        assert_eq!(values(&query, "status"), ["RUNNING", "FAILED,CANCELLED"]);
+        assert_eq!(values(&query, "limit"), ["5"]);
+        let query = api_gateway_query(Some("definition=a%2Cb"));
+        assert_eq!(values(&query, "definition"), ["a,b"]);
+        assert!(api_gateway_query(None).is_empty());
+        assert!(api_gateway_query(Some("")).is_empty());
+    }
+
+    #[test]
+    fn names_and_values_are_percent_decoded() {
+        let query = api_gateway_query(Some(
+            "createdAfter=2026-11-27T12%3A00%3A00%2B01%3A00&created%41fter=x&q=a+b%20c&e=%C3%A9",
+        ));
+        assert_eq!(values(&query, "createdAfter"), ["2026-11-27T12:00:00+01:00", "x"]);
+        assert_eq!(values(&query, "q"), ["a b c"]);
+        assert_eq!(values(&query, "e"), ["é"]);
+    }
+
+    /// The same parameters as a Lambda gets them: API Gateway's payload (with its
+    /// comma-joined `queryStringParameters`) read by `lambda_http`.
+    #[test]
+    fn the_parameters_are_those_the_lambda_reads_from_api_gateways_payload() {
+        use lambda_http::RequestExt;
+        let raw = "status=RUNNING&status=FAILED&definition=a%2Cb&limit=5&createdAfter=2026-11-27T12%3A00%3A00Z";
+        let mut joined: HashMap<String, Vec<String>> = HashMap::new();
+        for (name, value) in form_urlencoded::parse(raw.as_bytes()) {
+            joined.entry(name.into_owned()).or_default().push(value.into_owned());
+        }
+        let payload: HashMap<String, String> = joined.into_iter().map(|(k, v)| (k, v.join(","))).collect();
+        let event = serde_json::json!({
+            "version": "2.0",
+            "routeKey": "GET /jobs",
+            "rawPath": "/jobs",
+            "rawQueryString": raw,
+            "headers": {},
+            "queryStringParameters": payload,
+            "requestContext": {"http": {"method": "GET", "path": "/jobs"}, "stage": "$default"},
+            "isBase64Encoded": false,
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).expect("an API Gateway event");
+        let lambda = request.query_string_parameters();
+        let ours = api_gateway_query(Some(raw));
+        for name in ["status", "definition", "limit", "createdAfter"] {
+            assert_eq!(values(&ours, name), values(&lambda, name), "{name}");
+        }
+        assert_eq!(ours.iter().count(), lambda.iter().count());
+    }
+
+    #[test]
+    fn every_route_has_its_handler() {
+        let targets: Vec<Target> = ROUTES.iter().map(|(m, p)| target_of(m, p)).collect();
+        assert_eq!(
+            targets,
+            [
+                Target::CreateJob,
+                Target::JobApi,
+                Target::JobApi,
+                Target::JobApi,
+                Target::JobApi,
+                Target::OpenApi
+            ]
+        );
     }
 }

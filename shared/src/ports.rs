@@ -11,7 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Job, JobId, JobUpdate, SlotClaim, StartedBy, TaskObservation, JOB_ATTEMPT_VARIABLE, JOB_ID_VARIABLE,
+    Job, JobId, JobPage, JobUpdate, ListRequest, SlotClaim, StartedBy, TaskObservation, JOB_ATTEMPT_VARIABLE,
+    JOB_ID_VARIABLE,
 };
 
 /// The cause of an adapter's failure, kept for the log.
@@ -98,6 +99,13 @@ pub trait JobStore: Send + Sync {
 
     /// Up to `limit` jobs of `definition` waiting for their launch, oldest first.
     fn queued(&self, definition: &str, limit: usize) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send;
+
+    /// One page of an owner's jobs, newest first: exactly [`crate::domain::page_of`] over
+    /// the owner's jobs. Reads in proportion to the page, never to the owner's other jobs
+    /// (the DynamoDB adapter answers from indexes by owner, status and definition). A job
+    /// may appear a moment after its creation or status change (the indexes are
+    /// eventually consistent), never in a page it does not belong to.
+    fn list(&self, request: &ListRequest) -> impl Future<Output = Result<JobPage, StoreError>> + Send;
 }
 
 /// One task to run for one attempt of a job.
@@ -348,6 +356,45 @@ pub trait LaunchQueue: Send + Sync {
     ) -> impl Future<Output = Result<(), QueueError>> + Send;
 }
 
+/// One line of a container's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEvent {
+    pub timestamp: DateTime<Utc>,
+    pub message: String,
+}
+
+/// A stretch of a log, and where the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogPage {
+    pub events: Vec<LogEvent>,
+    /// The reader's own position after these events, to pass back as `from`.
+    pub next: String,
+    /// Nothing was left to read at `from` when the page was read: a stopped container's
+    /// log is complete.
+    pub caught_up: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// The position given is not one this reader handed out, or it has expired.
+    #[error("the log position is not valid")]
+    InvalidPosition,
+    #[error("the log store did not answer")]
+    Unavailable(#[source] Cause),
+}
+
+/// Where container logs are read: CloudWatch Logs on AWS, files on one machine.
+pub trait LogReader: Send + Sync {
+    /// The lines of `at` from `from` (`None`: the stream's start), oldest first. A stream
+    /// that does not exist yet (its container has not started or not logged) reads as
+    /// empty and caught up at `from`.
+    fn read(
+        &self,
+        at: &crate::domain::LogLocation,
+        from: Option<&str>,
+    ) -> impl Future<Output = Result<LogPage, LogError>> + Send;
+}
+
 /// A shared adapter is still an adapter: one store can serve several handlers.
 impl<T: JobStore + ?Sized> JobStore for std::sync::Arc<T> {
     fn create(&self, job: &Job, claims: &[SlotClaim]) -> impl Future<Output = Result<Created, StoreError>> + Send {
@@ -372,6 +419,20 @@ impl<T: JobStore + ?Sized> JobStore for std::sync::Arc<T> {
 
     fn queued(&self, definition: &str, limit: usize) -> impl Future<Output = Result<Vec<JobId>, StoreError>> + Send {
         (**self).queued(definition, limit)
+    }
+
+    fn list(&self, request: &ListRequest) -> impl Future<Output = Result<JobPage, StoreError>> + Send {
+        (**self).list(request)
+    }
+}
+
+impl<T: LogReader + ?Sized> LogReader for std::sync::Arc<T> {
+    fn read(
+        &self,
+        at: &crate::domain::LogLocation,
+        from: Option<&str>,
+    ) -> impl Future<Output = Result<LogPage, LogError>> + Send {
+        (**self).read(at, from)
     }
 }
 

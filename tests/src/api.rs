@@ -110,6 +110,72 @@ pub fn delete_job_event(id: &str, caller: Caller<'_>) -> Value {
     )
 }
 
+/// `GET /jobs?<query>` (query as the client writes it, e.g. `status=RUNNING&limit=5`),
+/// as the API Gateway event Lambda receives it.
+pub fn list_jobs_event(query: &[(&str, &str)], caller: Caller<'_>) -> Value {
+    let mut event = gateway_event("GET", "/jobs", None, &[], None, caller);
+    with_query(&mut event, query);
+    event
+}
+
+/// `GET /jobs/{id}/logs?<query>`, as the API Gateway event Lambda receives it.
+pub fn job_logs_event(id: &str, query: &[(&str, &str)], caller: Caller<'_>) -> Value {
+    let mut event = gateway_event(
+        "GET",
+        &format!("/jobs/{id}/logs"),
+        Some(json!({ "id": id })),
+        &[],
+        None,
+        caller,
+    );
+    event["routeKey"] = json!("GET /jobs/{id}/logs");
+    event["requestContext"]["routeKey"] = json!("GET /jobs/{id}/logs");
+    with_query(&mut event, query);
+    event
+}
+
+/// Sets the query of `event` as API Gateway (payload 2.0) does: `rawQueryString` as sent,
+/// and `queryStringParameters` with the values of a repeated name joined by commas.
+fn with_query(event: &mut Value, query: &[(&str, &str)]) {
+    let raw: Vec<String> = query
+        .iter()
+        .map(|(name, value)| format!("{}={}", encode(name), encode(value)))
+        .collect();
+    event["rawQueryString"] = json!(raw.join("&"));
+    let mut joined = serde_json::Map::new();
+    for (name, value) in query {
+        match joined.get_mut(*name) {
+            Some(Value::String(existing)) => {
+                existing.push(',');
+                existing.push_str(value);
+            }
+            _ => {
+                joined.insert((*name).to_owned(), json!(value));
+            }
+        }
+    }
+    if !joined.is_empty() {
+        event["queryStringParameters"] = Value::Object(joined);
+    }
+}
+
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+pub fn list_jobs(query: &[(&str, &str)], caller: Caller<'_>) -> Request {
+    into_request(list_jobs_event(query, caller))
+}
+
+pub fn job_logs(id: &str, query: &[(&str, &str)], caller: Caller<'_>) -> Request {
+    into_request(job_logs_event(id, query, caller))
+}
+
 fn into_request(event: Value) -> Request {
     lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway v2 event")
 }
@@ -128,10 +194,13 @@ pub fn delete_job(id: &str, caller: Caller<'_>) -> Request {
 
 /// The body of a response as JSON.
 pub fn json_body(response: &Response<Body>) -> Value {
+    // Every answer a test reads is held to openapi.yaml (some operation must document it).
+    crate::openapi::check_lambda_response_of_some_operation(response);
     serde_json::from_slice(response.body().as_ref()).expect("a JSON body")
 }
 
 pub fn header<'a>(response: &'a Response<Body>, name: &str) -> Option<&'a str> {
+    crate::openapi::check_lambda_response_of_some_operation(response);
     response.headers().get(name).and_then(|v| v.to_str().ok())
 }
 

@@ -7,8 +7,8 @@ use std::sync::Arc;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use shared::domain::EcsTaskStatus;
 use shared::domain::{
-    decide, Cancel, EventDecision, Job, JobId, JobStatus, JobUpdate, NewJob, Owner, RetryAction, RetryPolicy,
-    RetryRule, SlotClaim, SlotPool, TaskEventGuard, UpdateGuard,
+    decide, page_of, Cancel, EventDecision, Job, JobFilter, JobId, JobStatus, JobUpdate, ListRequest, NewJob, Owner,
+    RetryAction, RetryPolicy, RetryRule, SlotClaim, SlotPool, TaskEventGuard, UpdateGuard,
 };
 use shared::inbound::ecs_event::TaskStateChange;
 use shared::ports::{Created, JobStore, Updated};
@@ -36,6 +36,7 @@ fn new_job() -> Job {
             idempotency_key: None,
             retry: RetryPolicy::default(),
             timeout: None,
+            logs: None,
         },
         at(0),
     )
@@ -632,6 +633,243 @@ pub async fn the_unfinished_and_the_waiting_are_listed_and_the_finished_are_not<
     assert_eq!(store.queued("report", 10).await.expect("queued"), oldest_first[1..]);
 }
 
+/// Applies `event` to the stored job as the event path does: written only if it changes
+/// what a client sees.
+async fn deliver<S: JobStore>(store: &S, id: JobId, event: &TaskStateChange) {
+    let job = stored(store, id).await;
+    if let EventDecision::Apply(update) = decide(&job, 1, &event.observation(), 0.0) {
+        assert_eq!(store.update(id, &update).await.expect("event"), Updated::Applied);
+    }
+}
+
+/// A job of `owner`'s for `definition`, recorded at `at`.
+fn job_of(owner: &str, definition: &str, at: DateTime<Utc>) -> Job {
+    let mut job = new_job();
+    job.id = JobId::random();
+    job.owner = Owner::new(owner).expect("owner");
+    job.definition = definition.to_owned();
+    job.created_at = at;
+    job.updated_at = at;
+    job
+}
+
+const ALICE: &str = "arn:aws:iam::111122223333:user/alice";
+/// An owner whose name holds the separator of the stores' listing keys.
+const CAROL: &str = "jwt:https://issuer.example#carol";
+
+/// Every page of `request`, followed to the end: the ids in listed order. Each page
+/// holds at most `limit` jobs, and only the last has no `next`.
+async fn all_pages<S: JobStore>(store: &S, mut request: ListRequest) -> Vec<JobId> {
+    let mut ids = Vec::new();
+    for _ in 0..100 {
+        let page = store.list(&request).await.expect("list");
+        assert!(
+            page.jobs.len() <= request.limit as usize,
+            "a page holds at most its limit"
+        );
+        ids.extend(page.jobs.iter().map(|j| j.id));
+        match page.next {
+            Some(next) => request.after = Some(next),
+            None => return ids,
+        }
+    }
+    panic!("the listing never ended")
+}
+
+fn list_request(owner: &str, filter: JobFilter, limit: u32) -> ListRequest {
+    ListRequest {
+        owner: Owner::new(owner).expect("owner"),
+        filter,
+        limit,
+        after: None,
+    }
+}
+
+/// The reference answer: what `page_of` lists of `jobs`, every page.
+fn expected(jobs: &[Job], owner: &str, filter: &JobFilter) -> Vec<JobId> {
+    let request = list_request(owner, filter.clone(), 1000);
+    page_of(jobs, &request).jobs.iter().map(|j| j.id).collect()
+}
+
+pub async fn a_listing_pages_through_the_owners_jobs_newest_first_and_nobody_elses<S: JobStore>(store: Arc<S>) {
+    let mut jobs = Vec::new();
+    // Three of them in one millisecond: the id orders them.
+    for (owner, second) in [
+        (ALICE, 1),
+        (ALICE, 2),
+        (ALICE, 2),
+        (ALICE, 2),
+        (CAROL, 3),
+        (ALICE, 4),
+        (ALICE, 5),
+    ] {
+        let job = job_of(owner, "report", at(second));
+        assert_eq!(store.create(&job, &[]).await.expect("create"), Created::Inserted);
+        jobs.push(job);
+    }
+    for limit in [1, 2, 3, 20] {
+        let listed = all_pages(&*store, list_request(ALICE, JobFilter::default(), limit)).await;
+        assert_eq!(listed, expected(&jobs, ALICE, &JobFilter::default()), "limit {limit}");
+        assert_eq!(listed.len(), 6);
+    }
+    let created: Vec<_> = all_pages(&*store, list_request(ALICE, JobFilter::default(), 100)).await;
+    let times: Vec<_> = created
+        .iter()
+        .map(|id| jobs.iter().find(|j| j.id == *id).expect("listed job").created_at)
+        .collect();
+    assert!(times.windows(2).all(|w| w[0] >= w[1]), "newest first");
+    assert_eq!(
+        all_pages(&*store, list_request(CAROL, JobFilter::default(), 5)).await,
+        vec![jobs[4].id],
+        "an owner whose name holds the key separator sees their own job only"
+    );
+    let nobody = all_pages(
+        &*store,
+        list_request("arn:aws:iam::111122223333:user/nobody", JobFilter::default(), 5),
+    )
+    .await;
+    assert!(nobody.is_empty());
+}
+
+pub async fn a_filtered_listing_lists_exactly_the_matching_jobs<S: JobStore>(store: Arc<S>) {
+    let mut ids = Vec::new();
+    for (i, definition) in ["report", "other", "report", "other", "report", "report"]
+        .into_iter()
+        .enumerate()
+    {
+        let job = job_of(ALICE, definition, at(10 * i as i64));
+        store.create(&job, &[]).await.expect("create");
+        ids.push(job.id);
+    }
+    // Job 1 runs, job 2 succeeds, job 3 fails at launch, job 4 is cancelled; 0 and 5 wait.
+    let running = stored(&*store, ids[1]).await;
+    let launch = running.launched(TASK_ARN.into(), at(100));
+    store.update(running.id, &launch).await.expect("launch");
+    let events = lifecycle();
+    for event in &events[..4] {
+        deliver(&*store, ids[1], event).await;
+    }
+    let succeeded = stored(&*store, ids[2]).await;
+    store
+        .update(succeeded.id, &succeeded.launched(TASK_ARN.into(), at(100)))
+        .await
+        .expect("launch");
+    for event in &events {
+        deliver(&*store, ids[2], event).await;
+    }
+    let refused = stored(&*store, ids[3]).await;
+    store
+        .update(refused.id, &refused.launch_refused("no".into(), at(100)))
+        .await
+        .expect("refusal");
+    let cancelled = stored(&*store, ids[4]).await;
+    match cancelled.cancel(at(100)) {
+        Cancel::Write { update, .. } => {
+            store.update(cancelled.id, &update).await.expect("cancel");
+        }
+        other => panic!("a waiting job is cancelled at once, not {other:?}"),
+    }
+    let mut jobs = Vec::new();
+    for id in &ids {
+        jobs.push(stored(&*store, *id).await);
+    }
+    assert_eq!(jobs[1].status, JobStatus::Running);
+    assert_eq!(jobs[2].status, JobStatus::Succeeded);
+    assert_eq!(jobs[3].status, JobStatus::Failed);
+    assert_eq!(jobs[4].status, JobStatus::Cancelled);
+
+    let statuses = |list: &[JobStatus]| list.iter().copied().collect();
+    let filters = [
+        JobFilter {
+            statuses: statuses(&[JobStatus::Running]),
+            ..Default::default()
+        },
+        JobFilter {
+            statuses: statuses(&[JobStatus::Succeeded, JobStatus::Failed, JobStatus::Cancelled]),
+            ..Default::default()
+        },
+        JobFilter {
+            statuses: statuses(&[JobStatus::Submitted]),
+            ..Default::default()
+        },
+        JobFilter {
+            definition: Some("other".into()),
+            ..Default::default()
+        },
+        JobFilter {
+            statuses: statuses(&[JobStatus::Succeeded, JobStatus::Submitted]),
+            definition: Some("report".into()),
+            ..Default::default()
+        },
+        JobFilter {
+            created_after: Some(at(10)),
+            created_before: Some(at(40)),
+            ..Default::default()
+        },
+        JobFilter {
+            created_after: Some(at(20)),
+            ..Default::default()
+        },
+        JobFilter {
+            created_before: Some(at(20)),
+            definition: Some("report".into()),
+            ..Default::default()
+        },
+        JobFilter {
+            created_after: Some(at(40)),
+            created_before: Some(at(10)),
+            ..Default::default()
+        },
+        JobFilter {
+            definition: Some("nothing-of-that-name".into()),
+            ..Default::default()
+        },
+    ];
+    for filter in filters {
+        let want = expected(&jobs, ALICE, &filter);
+        for limit in [1, 2, 100] {
+            let listed = all_pages(&*store, list_request(ALICE, filter.clone(), limit)).await;
+            assert_eq!(listed, want, "{filter:?}, limit {limit}");
+        }
+    }
+    // The half-open window: createdAfter is in, createdBefore is out.
+    let window = JobFilter {
+        created_after: Some(at(10)),
+        created_before: Some(at(40)),
+        ..Default::default()
+    };
+    assert_eq!(expected(&jobs, ALICE, &window), vec![ids[3], ids[2], ids[1]]);
+}
+
+pub async fn a_status_change_moves_the_job_between_status_listings<S: JobStore>(store: Arc<S>) {
+    let job = launched_job(&*store).await;
+    let by = |status: JobStatus| JobFilter {
+        statuses: [status].into_iter().collect(),
+        ..Default::default()
+    };
+    let events = lifecycle();
+    for event in &events[..4] {
+        deliver(&*store, job.id, event).await;
+    }
+    let current = stored(&*store, job.id).await;
+    assert_eq!(
+        all_pages(&*store, list_request(ALICE, by(JobStatus::Running), 10)).await,
+        vec![current.id]
+    );
+    for event in &events[4..] {
+        deliver(&*store, job.id, event).await;
+    }
+    let current = stored(&*store, job.id).await;
+    assert_eq!(current.status, JobStatus::Succeeded);
+    assert!(all_pages(&*store, list_request(ALICE, by(JobStatus::Running), 10))
+        .await
+        .is_empty());
+    assert_eq!(
+        all_pages(&*store, list_request(ALICE, by(JobStatus::Succeeded), 10)).await,
+        vec![current.id]
+    );
+}
+
 #[macro_export]
 macro_rules! store_conformance_tests {
     ($make:expr) => {
@@ -658,6 +896,9 @@ macro_rules! store_conformance_tests {
             a_retry_adds_the_next_attempt_in_the_same_write_as_the_failure,
             an_update_decided_before_a_cancel_never_lands_after_it,
             a_timeout_is_recorded_once_and_an_event_decided_before_it_is_decided_again,
+            a_listing_pages_through_the_owners_jobs_newest_first_and_nobody_elses,
+            a_filtered_listing_lists_exactly_the_matching_jobs,
+            a_status_change_moves_the_job_between_status_listings,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

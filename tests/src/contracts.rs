@@ -51,9 +51,12 @@ impl Intercept for OperationRecorder {
         config: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         if let Some(metadata) = config.load::<Metadata>() {
-            // The SDK names services as their signing names do ("DynamoDB", "ECS"); IAM
-            // prefixes are lower case.
-            let service = metadata.service().to_ascii_lowercase();
+            // The SDK names services by their model names ("DynamoDB", "ECS",
+            // "CloudWatch Logs"); IAM prefixes are lower case, and CloudWatch Logs' is `logs`.
+            let service = match metadata.service().to_ascii_lowercase().as_str() {
+                "cloudwatch logs" => "logs".to_owned(),
+                other => other.to_owned(),
+            };
             // IAM has no action for a transaction: it authorizes each of its items as
             // the item's own write. This service's transactions update items (and create
             // jobs, whose PutItem its creators declare anyway).

@@ -6,7 +6,9 @@ use aws_sdk_dynamodb::types::{
     AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
     ScalarAttributeType,
 };
-use shared::adapters::dynamodb::{DynamoJobStore, KEY_ATTRIBUTE, PENDING_INDEX, QUEUE_INDEX};
+use shared::adapters::dynamodb::{
+    DynamoJobStore, KEY_ATTRIBUTE, OWNER_DEFINITION_INDEX, OWNER_INDEX, OWNER_STATUS_INDEX, PENDING_INDEX, QUEUE_INDEX,
+};
 use shared::infra::config::JOBS_TABLE;
 use shared::infra::contract::FunctionContract;
 
@@ -47,6 +49,10 @@ pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
         "pendingSince",
         "queuedFor",
         "queuedSince",
+        "listOwner",
+        "listStatus",
+        "listDefinition",
+        "listCreated",
     ] {
         request = request.attribute_definitions(
             AttributeDefinition::builder()
@@ -56,16 +62,25 @@ pub async fn fresh_table(client: &aws_sdk_dynamodb::Client) -> String {
                 .expect("attribute definition"),
         );
     }
-    for (index, hash, range) in [
-        (PENDING_INDEX, "pendingShard", "pendingSince"),
-        (QUEUE_INDEX, "queuedFor", "queuedSince"),
+    for (index, hash, range, included) in [
+        (PENDING_INDEX, "pendingShard", "pendingSince", None),
+        (QUEUE_INDEX, "queuedFor", "queuedSince", None),
+        (OWNER_INDEX, "listOwner", "listCreated", None),
+        (OWNER_STATUS_INDEX, "listStatus", "listCreated", Some("definition")),
+        (OWNER_DEFINITION_INDEX, "listDefinition", "listCreated", None),
     ] {
+        let projection = match included {
+            None => Projection::builder().projection_type(ProjectionType::KeysOnly),
+            Some(attribute) => Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .non_key_attributes(attribute),
+        };
         request = request.global_secondary_indexes(
             GlobalSecondaryIndex::builder()
                 .index_name(index)
                 .key_schema(key(hash, KeyType::Hash))
                 .key_schema(key(range, KeyType::Range))
-                .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+                .projection(projection.build())
                 .build()
                 .expect("index"),
         );

@@ -33,6 +33,8 @@ pub async fn send(
     let response = sender.send_request(request).await.expect("a response");
     let (parts, body) = response.into_parts();
     let bytes = body.collect().await.expect("the body").to_bytes();
+    // Every answer a test gets is held to openapi.yaml.
+    crate::openapi::check_response(method, path, parts.status.as_u16(), &parts.headers, &bytes);
     let json = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     (parts.status.as_u16(), parts.headers, json)
 }

@@ -9,5 +9,6 @@ pub mod contracts;
 pub mod emulators;
 pub mod events;
 pub mod http_client;
+pub mod openapi;
 pub mod runtime_api;
 pub mod world;

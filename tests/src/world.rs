@@ -5,6 +5,7 @@ use job_api::JobApi;
 use job_events::{EventError, JobEvents};
 use lambda_http::{Body, Response};
 use serde_json::Value;
+use shared::testing::logs::InMemoryLogs;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
@@ -18,7 +19,9 @@ use crate::api::{self, Caller};
 pub struct World<S, L> {
     pub create: create_job::CreateJob<S, L, Arc<RecordingLaunchQueue>>,
     pub events: JobEvents<S, Arc<RecordingLaunchQueue>>,
-    pub api: JobApi<S, L, Arc<RecordingLaunchQueue>>,
+    pub api: JobApi<S, L, Arc<RecordingLaunchQueue>, Arc<InMemoryLogs>>,
+    /// The container logs job-api reads.
+    pub logs: Arc<InMemoryLogs>,
     /// The reconciler's use cases, on the same store and launcher.
     pub reconciler: JobService<S, L, Arc<RecordingLaunchQueue>>,
     /// What the handlers put on the launch queue.
@@ -28,13 +31,18 @@ pub struct World<S, L> {
 impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper + Clone> World<S, L> {
     pub fn new(store: S, launcher: L, definitions: JobDefinitions) -> Self {
         let queue = Arc::new(RecordingLaunchQueue::default());
+        let logs = Arc::new(InMemoryLogs::with_page(3));
         Self {
             create: create_job::CreateJob::new(
                 JobService::new(store.clone(), launcher.clone(), definitions.clone()).with_queue(queue.clone()),
             ),
             reconciler: JobService::new(store.clone(), launcher.clone(), definitions).with_queue(queue.clone()),
             events: JobEvents::new(JobService::without_launcher(store.clone()).with_queue(queue.clone())),
-            api: JobApi::new(JobService::new(store, launcher, JobDefinitions::default()).with_queue(queue.clone())),
+            api: JobApi::new(
+                JobService::new(store, launcher, JobDefinitions::default()).with_queue(queue.clone()),
+                logs.clone(),
+            ),
+            logs,
             queue,
         }
     }
@@ -83,6 +91,7 @@ pub fn recorded_job(owner: Owner, at: DateTime<Utc>) -> Job {
             idempotency_key: None,
             retry: RetryPolicy::default(),
             timeout: None,
+            logs: None,
         },
         at,
     )

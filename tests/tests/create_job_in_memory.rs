@@ -271,6 +271,10 @@ impl JobStore for FlakyUpdates {
         self.store.queued(definition, limit).await
     }
 
+    async fn list(&self, request: &shared::domain::ListRequest) -> Result<shared::domain::JobPage, StoreError> {
+        self.store.list(request).await
+    }
+
     async fn update(&self, id: JobId, update: &JobUpdate) -> Result<Updated, StoreError> {
         if self
             .fails

@@ -4,6 +4,7 @@
 //! every path of their code against DynamoDB Local and moto.
 
 use serde_json::{json, Value};
+use shared::adapters::cloudwatch_logs::CloudWatchLogReader;
 use shared::adapters::dynamodb::DynamoJobStore;
 use shared::adapters::ecs::{EcsTaskLauncher, EcsTaskStopper};
 use shared::adapters::sqs::SqsLaunchQueue;
@@ -11,9 +12,9 @@ use shared::app::JobService;
 use shared::domain::{Job, JobId, Owner, Queued, SlotClaim, SlotPool, StartedBy, WaitReason};
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::infra::contract::FunctionContract;
-use shared::infra::sdk::{dynamodb_config, ecs_config, sqs_config, CallBudget};
+use shared::infra::sdk::{dynamodb_config, ecs_config, logs_config, sqs_config, CallBudget};
 use shared::ports::JobStore;
-use tests::api::{delete_job, get_job, post_job, ALICE};
+use tests::api::{delete_job, get_job, job_logs, list_jobs, post_job, ALICE};
 use tests::contracts::OperationRecorder;
 use tests::emulators::{fresh_table, required_env, sdk_config};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
@@ -70,6 +71,7 @@ async fn each_function_calls_only_the_operations_it_declares() {
     json["ghost"] = json!({"taskDefinition": "no-such-family", "container": "app"});
     // A limit, so that the paths that take and give back slots run too.
     json["report"]["maxRunning"] = json!(5);
+    json["report"]["logs"] = json!({"group": "/ecs/contract-jobs", "region": "us-east-1", "streamPrefix": "report"});
     let create = create_job::CreateJob::new(
         JobService::new(
             store(&create_calls),
@@ -86,8 +88,10 @@ async fn each_function_calls_only_the_operations_it_declares() {
             &ecs.cluster,
         )
     };
+    let logs = CloudWatchLogReader::new(logs_config(&sdk, CallBudget::LOGS).interceptor(api_calls.clone()));
     let api = job_api::JobApi::new(
         JobService::new(store(&api_calls), stopper(&api_calls), Default::default()).with_queue(queue(&api_calls)),
+        logs,
     );
     let reconciler = job_reconciler::JobReconciler::new(
         JobService::new(
@@ -125,10 +129,50 @@ async fn each_function_calls_only_the_operations_it_declares() {
         events.handle(event).await.expect("event accepted");
     }
 
-    // job-api: the finished job; a cancel of a running job (its task is stopped) and of a
-    // waiting job that holds a slot (the slot is given back and announced).
+    // job-api: the finished job, its log, the owner's listings; a cancel of a running job
+    // (its task is stopped) and of a waiting job that holds a slot (the slot is given back
+    // and announced).
     let read = api.handle(get_job(id, ALICE)).await;
     assert_eq!(read.status(), 200);
+    let read: Value = serde_json::from_slice(read.body().as_ref()).expect("job");
+    let at = &read["attempts"][0]["logs"];
+    let (group, stream) = (
+        at["group"].as_str().expect("group"),
+        at["stream"].as_str().expect("stream"),
+    );
+    let cloudwatch = aws_sdk_cloudwatchlogs::Client::new(&sdk);
+    cloudwatch.create_log_group().log_group_name(group).send().await.ok();
+    cloudwatch
+        .create_log_stream()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .send()
+        .await
+        .expect("moto creates the stream");
+    cloudwatch
+        .put_log_events()
+        .log_group_name(group)
+        .log_stream_name(stream)
+        .log_events(
+            aws_sdk_cloudwatchlogs::types::InputLogEvent::builder()
+                .timestamp(chrono::Utc::now().timestamp_millis())
+                .message("report written")
+                .build()
+                .expect("event"),
+        )
+        .send()
+        .await
+        .expect("moto stores the line");
+    let log = api.handle(job_logs(id, &[], ALICE)).await;
+    assert_eq!(log.status(), 200);
+    let log: Value = serde_json::from_slice(log.body().as_ref()).expect("log");
+    assert_eq!(log["events"][0]["message"], "report written");
+    let listed = api.handle(list_jobs(&[("limit", "1")], ALICE)).await;
+    assert_eq!(listed.status(), 200);
+    let listed = api
+        .handle(list_jobs(&[("status", "SUCCEEDED"), ("definition", "report")], ALICE))
+        .await;
+    assert_eq!(listed.status(), 200);
     assert_eq!(api.handle(delete_job(id, ALICE)).await.status(), 409);
     let running = create.handle(post_job(REPORT, ALICE, None)).await;
     let running: Value = serde_json::from_slice(running.body().as_ref()).expect("job");

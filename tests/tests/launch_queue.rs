@@ -381,6 +381,12 @@ impl<S: JobStore> JobStore for Crashing<S> {
     async fn queued(&self, definition: &str, limit: usize) -> Result<Vec<JobId>, shared::ports::StoreError> {
         through!(self, self.inner.queued(definition, limit))
     }
+    async fn list(
+        &self,
+        request: &shared::domain::ListRequest,
+    ) -> Result<shared::domain::JobPage, shared::ports::StoreError> {
+        through!(self, self.inner.list(request))
+    }
 }
 
 /// Slots taken in `pool`, read from the table as the counter item stores it.

@@ -92,6 +92,25 @@ impl Server {
         }
     }
 
+    /// Every line of a finished attempt's log, through `GET /jobs/{id}/logs`, following
+    /// `nextToken` until the service says the log is complete.
+    async fn log(&self, id: &str, attempt: u32) -> String {
+        let mut lines = Vec::new();
+        let mut path = format!("/jobs/{id}/logs?attempt={attempt}");
+        for _ in 0..100 {
+            let (status, _, page) = send(&self.url, "GET", &path, &[], None).await;
+            assert_eq!(status, 200, "{path}: {page}");
+            for event in page["events"].as_array().expect("events") {
+                lines.push(event["message"].as_str().expect("message").to_owned());
+            }
+            match page["nextToken"].as_str() {
+                Some(token) => path = format!("/jobs/{id}/logs?attempt={attempt}&nextToken={token}"),
+                None => return lines.join("\n"),
+            }
+        }
+        panic!("the log of {id} attempt {attempt} never ended")
+    }
+
     async fn delete(&self, id: &str) -> (u16, hyper::HeaderMap, Value) {
         send(&self.url, "DELETE", &format!("/jobs/{id}"), &[], None).await
     }
@@ -169,8 +188,13 @@ async fn jobs_run_as_local_processes_and_reach_their_true_terminal_status() {
         "{report}"
     );
     let id = report["jobId"].as_str().expect("id");
-    let log = std::fs::read_to_string(server.log_dir.join(format!("{id}-1.log"))).expect("the job's log");
+    let log = server.log(id, 1).await;
     assert!(log.contains(&format!("report {id} for 2026-11-01")), "{log}");
+    let stream = report["attempts"][0]["logs"]["stream"].as_str().expect("the attempt's log stream");
+    let task_id = report["taskArn"].as_str().expect("taskArn").rsplit('/').next().expect("task id");
+    assert_eq!(stream, format!("report/app/{task_id}"));
+    let file = std::fs::read_to_string(server.log_dir.join(stream)).expect("the task's log file");
+    assert_eq!(file.lines().collect::<Vec<_>>().join("\n"), log, "the route serves the file, line for line");
 
     let fail = server.finished(fail["jobId"].as_str().expect("id")).await;
     assert_eq!(fail["status"], "FAILED");
@@ -216,6 +240,51 @@ async fn jobs_run_as_local_processes_and_reach_their_true_terminal_status() {
 
     let exit = server.interrupt_and_wait().await;
     assert!(exit.success(), "{exit:?}");
+}
+
+#[tokio::test]
+async fn the_caller_lists_their_jobs_newest_first_page_by_page_and_by_status() {
+    let server = start(&[]).await;
+    let mut submitted = Vec::new();
+    for _ in 0..3 {
+        let (status, job) = server
+            .submit(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#, None)
+            .await;
+        assert_eq!(status, 201, "{job}");
+        submitted.push(id_of(&job));
+    }
+    let (_, failing) = server.submit(r#"{"definition": "fail"}"#, None).await;
+    submitted.push(id_of(&failing));
+    for id in &submitted {
+        server.finished(id).await;
+    }
+    submitted.reverse();
+
+    let mut listed = Vec::new();
+    let mut path = "/jobs?limit=3".to_owned();
+    loop {
+        let (status, _, page) = send(&server.url, "GET", &path, &[], None).await;
+        assert_eq!(status, 200, "{page}");
+        let jobs = page["jobs"].as_array().expect("jobs");
+        assert!(jobs.len() <= 3);
+        assert!(jobs.iter().all(|j| j.get("attempts").is_none()), "{page}");
+        listed.extend(jobs.iter().map(id_of));
+        match page["nextToken"].as_str() {
+            Some(token) => path = format!("/jobs?limit=3&nextToken={token}"),
+            None => break,
+        }
+    }
+    assert_eq!(listed, submitted, "newest first, each once");
+    let (_, _, failed) = send(&server.url, "GET", "/jobs?status=FAILED", &[], None).await;
+    assert_eq!(failed["jobs"].as_array().expect("jobs").iter().map(id_of).collect::<Vec<_>>(), [id_of(&failing)]);
+    let (_, _, both) = send(&server.url, "GET", "/jobs?status=FAILED&status=SUCCEEDED&definition=report", &[], None).await;
+    assert_eq!(both["jobs"].as_array().expect("jobs").len(), 3, "{both}");
+    let (status, _, problem) = send(&server.url, "GET", "/jobs?limit=0", &[], None).await;
+    assert_eq!((status, problem["parameter"].as_str()), (400, Some("limit")), "{problem}");
+    let (status, _, problem) = send(&server.url, "GET", "/jobs?nextToken=forged", &[], None).await;
+    assert_eq!(status, 400, "{problem}");
+    assert_eq!(problem["type"], "tag:job-tracker,2026:problem:invalid-next-token");
+    server.interrupt_and_wait().await;
 }
 
 #[tokio::test]
@@ -605,7 +674,7 @@ async fn a_flaky_job_fails_twice_and_succeeds_on_its_third_attempt() {
         assert!(time_of(&all[failed], "/startedAt") >= next, "started early: {done}");
     }
     for attempt in 1..=3 {
-        let log = std::fs::read_to_string(server.log_dir.join(format!("{id}-{attempt}.log"))).expect("the log");
+        let log = server.log(&id, attempt).await;
         assert!(log.contains(&format!("attempt {attempt} of job {id}")), "{log}");
     }
 
@@ -687,7 +756,10 @@ async fn cancelling_a_running_job_stops_its_process_and_ends_it_cancelled() {
     server
         .watch_until(&id, Duration::from_secs(20), |j| j["status"] == "RUNNING")
         .await;
-    let log = server.log_dir.join(format!("{id}-1.log"));
+    let running = server.get(&id).await;
+    let log = server
+        .log_dir
+        .join(running["attempts"][0]["logs"]["stream"].as_str().expect("a log stream"));
     let deadline = Instant::now() + Duration::from_secs(5);
     let pid: i32 = loop {
         let written = std::fs::read_to_string(&log).unwrap_or_default();
@@ -780,9 +852,6 @@ async fn cancelling_a_job_waiting_for_its_next_attempt_ends_it_at_once_and_for_g
     let all = attempts(&later);
     assert_eq!(all.len(), 2, "{later}");
     assert_eq!(all[1]["taskArn"], Value::Null, "attempt 2 never got a task: {later}");
-    assert!(
-        !server.log_dir.join(format!("{id}-2.log")).exists(),
-        "attempt 2 never ran"
-    );
+    assert_eq!(all[1]["logs"], Value::Null, "attempt 2 never ran, so it has no log");
     server.interrupt_and_wait().await;
 }

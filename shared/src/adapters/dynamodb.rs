@@ -22,8 +22,9 @@ use chrono::{DateTime, SecondsFormat, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{
-    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobStatus, JobUpdate, Owner, Queued, RetryAction,
-    RetryPolicy, RetryRule, SlotChange, SlotClaim, SlotPool, UpdateGuard, WaitReason,
+    Attempt, Attempts, EcsTaskStatus, InvalidAttempts, Job, JobId, JobPage, JobStatus, JobUpdate, ListPosition,
+    ListRequest, LogSettings, Owner, Queued, RetryAction, RetryPolicy, RetryRule, SlotChange, SlotClaim, SlotPool,
+    UpdateGuard, WaitReason,
 };
 use crate::ports::{Cause, Created, JobStore, StoreError, Updated};
 
@@ -43,6 +44,19 @@ pub const PENDING_INDEX: &str = "pending";
 pub const PENDING_SHARDS: u32 = 16;
 /// The sparse index of jobs waiting for a launch, per definition, oldest first.
 pub const QUEUE_INDEX: &str = "queue";
+/// The owner's listing indexes (keys only, but `owner-status` also projects
+/// `definition`): every job is in all three, under a partition of its owner spread over
+/// [`LIST_SHARDS`] write shards, sorted by [`ListPosition`] (`listCreated`). A listing
+/// queries the partitions of its filter and merges them newest first.
+pub const OWNER_INDEX: &str = "owner";
+pub const OWNER_STATUS_INDEX: &str = "owner-status";
+pub const OWNER_DEFINITION_INDEX: &str = "owner-definition";
+/// Write shards per owner (and status, and definition). A status change writes its
+/// index twice (the entry leaves one partition, enters another): at DynamoDB's 1,000
+/// write units per second per partition, one owner can run 4 × 1,000 / 2 = 2,000 jobs
+/// per second through one status before an index partition throttles. Fixed: the shard
+/// is part of every stored key.
+pub const LIST_SHARDS: u8 = 4;
 /// The table's only key attribute (a string).
 pub const KEY_ATTRIBUTE: &str = "jobId";
 
@@ -462,7 +476,13 @@ impl JobStore for DynamoJobStore {
             format!("{attempt} = :attempt"),
             "#status = :newStatus".to_owned(),
             "updatedAt = :updatedAt".to_owned(),
+            // The entry in the listing by status moves with the status.
+            "listStatus = :listStatus".to_owned(),
         ];
+        values.insert(
+            ":listStatus".to_owned(),
+            AttributeValue::S(list_status(update.owner.as_str(), update.status, list_shard(id))),
+        );
         let mut removes = Vec::new();
         if let Some(next) = &update.next_attempt {
             // Past the end of the list: DynamoDB appends it.
@@ -581,6 +601,207 @@ impl JobStore for DynamoJobStore {
         self.query_keys(QUEUE_INDEX, ("queuedFor", definition.to_owned()), limit)
             .await
     }
+
+    async fn list(&self, request: &ListRequest) -> Result<JobPage, StoreError> {
+        let filter = &request.filter;
+        let owner = request.owner.as_str();
+        let shards = 0..LIST_SHARDS;
+        // The narrowest index the filter allows: by status (a combined definition filter
+        // is applied to the projected `definition` there), else by definition, else all.
+        let (index, attribute, partitions): (_, _, Vec<String>) = if !filter.statuses.is_empty() {
+            let partitions = filter
+                .statuses
+                .iter()
+                .flat_map(|status| shards.clone().map(move |shard| list_status(owner, *status, shard)))
+                .collect();
+            (OWNER_STATUS_INDEX, "listStatus", partitions)
+        } else if let Some(definition) = &filter.definition {
+            let partitions = shards.map(|shard| list_definition(owner, definition, shard)).collect();
+            (OWNER_DEFINITION_INDEX, "listDefinition", partitions)
+        } else {
+            (
+                OWNER_INDEX,
+                "listOwner",
+                shards.map(|shard| list_owner(owner, shard)).collect(),
+            )
+        };
+        let lower = filter.lower_bound();
+        let upper = match (filter.upper_bound(), &request.after) {
+            (Some(before), Some(after)) => Some(before.min(after.as_str().to_owned())),
+            (before, after) => before.or_else(|| after.as_ref().map(|a| a.as_str().to_owned())),
+        };
+        if let (Some(lower), Some(upper)) = (&lower, &upper) {
+            if lower >= upper {
+                return Ok(JobPage {
+                    jobs: Vec::new(),
+                    next: None,
+                });
+            }
+        }
+        let range = ListRange {
+            index,
+            attribute,
+            lower,
+            upper,
+            definition: (index == OWNER_STATUS_INDEX)
+                .then(|| filter.definition.clone())
+                .flatten(),
+        };
+
+        // Merge the partitions newest first, reading each a little past its share of the
+        // page and reading on only when its entries run out, so that the entries read stay
+        // close to the entries listed. One more than the page tells whether more follow.
+        let wanted = request.limit as usize + 1;
+        let share = wanted.div_ceil(partitions.len()) + 1;
+        let mut streams: Vec<IndexStream> = partitions.into_iter().map(IndexStream::new).collect();
+        let mut listed: Vec<(String, JobId)> = Vec::with_capacity(wanted);
+        while listed.len() < wanted {
+            let reads = streams
+                .iter_mut()
+                .filter(|s| s.entries.is_empty() && !s.exhausted)
+                .map(|stream| self.read_on(stream, &range, share));
+            for result in futures_util::future::join_all(reads).await {
+                result?;
+            }
+            let newest = streams
+                .iter_mut()
+                .filter(|s| !s.entries.is_empty())
+                .max_by(|a, b| a.entries[0].0.cmp(&b.entries[0].0));
+            match newest.and_then(|stream| stream.entries.pop_front()) {
+                Some(entry) => listed.push(entry),
+                None => break,
+            }
+        }
+        let more = listed.len() == wanted;
+        listed.truncate(request.limit as usize);
+        let next = more
+            .then(|| listed.last().and_then(|(position, _)| ListPosition::parse(position)))
+            .flatten();
+
+        let ids: Vec<JobId> = listed.iter().map(|(_, id)| *id).collect();
+        let mut jobs: HashMap<JobId, Job> = self.get_many(&ids).await?.into_iter().map(|j| (j.id, j)).collect();
+        // The indexes trail the table by a moment: a job whose status changed since its
+        // entry was read is left out rather than listed under a filter it no longer fits.
+        let jobs = ids
+            .iter()
+            .filter_map(|id| jobs.remove(id))
+            .filter(|job| job.owner == request.owner && filter.matches(job))
+            .collect();
+        Ok(JobPage { jobs, next })
+    }
+}
+
+/// What one listing reads of each index partition: `[lower, upper)` of `listCreated`.
+struct ListRange {
+    index: &'static str,
+    attribute: &'static str,
+    lower: Option<String>,
+    upper: Option<String>,
+    /// A definition filter on the `owner-status` index, where `definition` is projected.
+    definition: Option<String>,
+}
+
+/// One index partition of a listing, read newest first a page at a time.
+struct IndexStream {
+    partition: String,
+    /// Entries read and not yet merged: (`listCreated`, job id), newest first.
+    entries: std::collections::VecDeque<(String, JobId)>,
+    start: Option<HashMap<String, AttributeValue>>,
+    exhausted: bool,
+}
+
+impl IndexStream {
+    fn new(partition: String) -> Self {
+        Self {
+            partition,
+            entries: Default::default(),
+            start: None,
+            exhausted: false,
+        }
+    }
+}
+
+impl DynamoJobStore {
+    /// Reads the next `limit` entries of `stream`.
+    async fn read_on(&self, stream: &mut IndexStream, range: &ListRange, limit: usize) -> Result<(), StoreError> {
+        let mut condition = "#partition = :partition".to_owned();
+        let mut values = HashMap::from([(":partition".to_owned(), AttributeValue::S(stream.partition.clone()))]);
+        // DynamoDB allows one condition on the sort key: BETWEEN is inclusive, so an
+        // upper bound that is a listed position (the previous page's last) is read once
+        // more and dropped below; a creation-time bound never equals a position.
+        condition.push_str(match (&range.lower, &range.upper) {
+            (None, None) => "",
+            (Some(_), None) => " AND listCreated >= :lower",
+            (None, Some(_)) => " AND listCreated < :upper",
+            (Some(_), Some(_)) => " AND listCreated BETWEEN :lower AND :upper",
+        });
+        for (name, bound) in [(":lower", &range.lower), (":upper", &range.upper)] {
+            if let Some(bound) = bound {
+                values.insert(name.to_owned(), AttributeValue::S(bound.clone()));
+            }
+        }
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(range.index)
+            .key_condition_expression(condition)
+            .expression_attribute_names("#partition", range.attribute)
+            .scan_index_forward(false)
+            .return_consumed_capacity(ReturnConsumedCapacity::Total)
+            .limit(i32::try_from(limit).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(stream.start.take());
+        if let Some(definition) = &range.definition {
+            query = query
+                .filter_expression("#definition = :definition")
+                .expression_attribute_names("#definition", "definition");
+            values.insert(":definition".to_owned(), AttributeValue::S(definition.clone()));
+        }
+        let output = query
+            .set_expression_attribute_values(Some(values))
+            .send()
+            .await
+            .map_err(|e| unavailable("Query", e))?;
+        self.meter(output.consumed_capacity());
+        for item in output.items() {
+            let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok());
+            let (Some(position), Some(id)) = (text("listCreated"), text(KEY_ATTRIBUTE).and_then(|v| JobId::parse(v)))
+            else {
+                continue;
+            };
+            if range.upper.as_deref() != Some(position.as_str()) {
+                stream.entries.push_back((position.clone(), id));
+            }
+        }
+        stream.start = output.last_evaluated_key;
+        stream.exhausted = stream.start.is_none();
+        Ok(())
+    }
+}
+
+/// A value as one part of a listing key: `#` separates the parts, so it is escaped
+/// (with `%`, escaped first), which keeps two different owners or definitions from ever
+/// sharing a partition.
+fn key_part(value: &str) -> String {
+    value.replace('%', "%25").replace('#', "%23")
+}
+
+/// A job's listing shard: its id's first hex digit, modulo [`LIST_SHARDS`].
+fn list_shard(id: JobId) -> u8 {
+    let first = id.to_string().as_bytes().first().copied().unwrap_or(b'0');
+    (first as char).to_digit(16).unwrap_or(0) as u8 % LIST_SHARDS
+}
+
+fn list_owner(owner: &str, shard: u8) -> String {
+    format!("{}#{shard}", key_part(owner))
+}
+
+fn list_status(owner: &str, status: JobStatus, shard: u8) -> String {
+    format!("{}#{}#{shard}", key_part(owner), status.as_str())
+}
+
+fn list_definition(owner: &str, definition: &str, shard: u8) -> String {
+    format!("{}#{}#{shard}", key_part(owner), key_part(definition))
 }
 
 /// The shard of a job in the index of unfinished jobs: its id's first hex digit.
@@ -656,6 +877,17 @@ struct JobItem {
     timeout_seconds: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     cancel_requested_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    logs: Option<LogsItem>,
+    /// Keys of the listing indexes (absent on jobs recorded before listing existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_owner: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_status: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_definition: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    list_created: Option<String>,
 }
 
 /// The job's retry policy as recorded with it. Unknown fields are ignored, unlike in
@@ -736,6 +968,16 @@ impl TryFrom<RetryItem> for RetryPolicy {
             rules,
         })
     }
+}
+
+/// The job's log configuration as recorded with it.
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct LogsItem {
+    group: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    region: Option<String>,
+    stream_prefix: String,
 }
 
 /// A waiting job's queue entry.
@@ -850,6 +1092,15 @@ impl From<&Job> for JobItem {
             retry: Some(RetryItem::from(&job.retry)),
             timeout_seconds: job.timeout.map(|t| t.as_secs()),
             cancel_requested_at: job.cancel_requested_at,
+            logs: job.logs.as_ref().map(|logs| LogsItem {
+                group: logs.group.clone(),
+                region: logs.region.clone(),
+                stream_prefix: logs.stream_prefix.clone(),
+            }),
+            list_owner: Some(list_owner(job.owner.as_str(), list_shard(job.id))),
+            list_status: Some(list_status(job.owner.as_str(), job.status, list_shard(job.id))),
+            list_definition: Some(list_definition(job.owner.as_str(), &job.definition, list_shard(job.id))),
+            list_created: Some(ListPosition::of(job).as_str().to_owned()),
         }
     }
 }
@@ -917,6 +1168,11 @@ impl TryFrom<JobItem> for Job {
             retry,
             timeout: item.timeout_seconds.map(std::time::Duration::from_secs),
             cancel_requested_at: item.cancel_requested_at,
+            logs: item.logs.map(|logs| LogSettings {
+                group: logs.group,
+                region: logs.region,
+                stream_prefix: logs.stream_prefix,
+            }),
         })
     }
 }

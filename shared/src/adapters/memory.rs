@@ -10,7 +10,7 @@ use std::sync::Mutex;
 use chrono::{DateTime, Utc};
 use tokio::sync::mpsc;
 
-use crate::domain::{Job, JobId, JobUpdate, SlotChange, SlotClaim};
+use crate::domain::{page_of, Job, JobId, JobPage, JobUpdate, ListRequest, SlotChange, SlotClaim};
 use crate::infra::sync::lock;
 use crate::ports::{Created, JobStore, LaunchMessage, LaunchQueue, QueueError, StoreError, Updated};
 
@@ -125,6 +125,10 @@ impl JobStore for InMemoryJobStore {
             .collect();
         jobs.sort_by_key(|j| (j.created_at, j.id));
         Ok(jobs.into_iter().take(limit).map(|j| j.id).collect())
+    }
+
+    async fn list(&self, request: &ListRequest) -> Result<JobPage, StoreError> {
+        Ok(page_of(lock(&self.state).jobs.values(), request))
     }
 }
 

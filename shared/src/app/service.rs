@@ -6,8 +6,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::domain::{
-    decide, Cancel, EventDecision, IdempotencyKey, Ignored, Job, JobDefinition, JobDefinitions, JobId, JobStatus,
-    JobUpdate, Limits, NewJob, Owner, SlotChange, SlotPool, TaskObservation, WaitReason, CANCEL_STOP_REASON,
+    decide, Cancel, EventDecision, IdempotencyKey, Ignored, Job, JobDefinition, JobDefinitions, JobId, JobPage,
+    JobStatus, JobUpdate, Limits, ListRequest, NewJob, Owner, SlotChange, SlotPool, TaskObservation, WaitReason,
+    CANCEL_STOP_REASON,
 };
 use crate::ports::{
     with_causes, Clock, Created, JobStore, LaunchMessage, LaunchQueue, Launched, StoreError, SystemClock, TaskLauncher,
@@ -56,6 +57,11 @@ pub enum ServiceError {
     IdempotencyKeyReused,
     #[error("job not found")]
     JobNotFound,
+    /// A log was asked of an attempt the job does not have.
+    #[error("the job has {attempts} attempt(s)")]
+    AttemptNotFound { attempts: u32 },
+    #[error(transparent)]
+    Logs(#[from] crate::ports::LogError),
     /// The request asks for more than its definition allows (`retry.attempts`,
     /// `timeoutSeconds`): a request may lower them, never raise them.
     #[error("{field} {requested} is more than job definition {definition:?} allows ({allowed})")]
@@ -256,6 +262,7 @@ impl<S: JobStore, L: TaskLauncher, Q: LaunchQueue> JobService<S, L, Q> {
                 idempotency_key,
                 retry,
                 timeout,
+                logs: definition.logs.clone(),
             },
             self.clock.now(),
         );
@@ -625,6 +632,11 @@ impl<S: JobStore, L, Q> JobService<S, L, Q> {
             Some(job) if &job.owner == owner => Ok(job),
             _ => Err(ServiceError::JobNotFound),
         }
+    }
+
+    /// One page of the owner's jobs, newest first.
+    pub async fn list(&self, request: &ListRequest) -> Result<JobPage, ServiceError> {
+        Ok(self.store.list(request).await?)
     }
 
     /// The job as stored, after a write lost a race.

@@ -23,6 +23,8 @@ pub struct JobDefinition {
     pub timeout: Option<Duration>,
     /// `retry`: how many attempts a job gets and which failures earn another.
     pub retry: RetryPolicy,
+    /// `logs`: the task definition's `awslogs` settings, where its container logs.
+    pub logs: Option<super::LogSettings>,
 }
 
 impl JobDefinition {
@@ -54,6 +56,11 @@ impl JobDefinition {
                 self.timeout.unwrap_or_default().as_secs(),
                 Self::MAX_TIMEOUT.as_secs()
             ));
+        }
+        if let Some(logs) = &self.logs {
+            if logs.group.trim().is_empty() || logs.stream_prefix.trim().is_empty() {
+                return Some("sets logs without a group or a streamPrefix".to_owned());
+            }
         }
         if let Some(problem) = self.retry.problem() {
             return Some(problem);

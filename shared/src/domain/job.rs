@@ -114,7 +114,7 @@ impl IdempotencyKey {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobStatus {
     Submitted,
@@ -128,6 +128,20 @@ pub enum JobStatus {
 
 impl JobStatus {
     pub const NON_TERMINAL: [JobStatus; 4] = [Self::Submitted, Self::Starting, Self::Running, Self::Stopping];
+    pub const ALL: [JobStatus; 7] = [
+        Self::Submitted,
+        Self::Starting,
+        Self::Running,
+        Self::Stopping,
+        Self::Succeeded,
+        Self::Failed,
+        Self::Cancelled,
+    ];
+
+    /// A status as [`Self::as_str`] spells it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == text)
+    }
 
     pub fn is_terminal(self) -> bool {
         matches!(self, Self::Succeeded | Self::Failed | Self::Cancelled)
@@ -221,6 +235,8 @@ pub struct Job {
     /// When its owner asked to cancel it: from then on it never launches again, and it
     /// ends CANCELLED.
     pub cancel_requested_at: Option<DateTime<Utc>>,
+    /// Its definition's log configuration at submission (`None`: no log is kept).
+    pub logs: Option<super::LogSettings>,
 }
 
 /// What a new job is made of, once the request has been validated.
@@ -234,6 +250,7 @@ pub struct NewJob {
     pub idempotency_key: Option<IdempotencyKey>,
     pub retry: RetryPolicy,
     pub timeout: Option<Duration>,
+    pub logs: Option<super::LogSettings>,
 }
 
 impl Job {
@@ -256,6 +273,7 @@ impl Job {
             retry: new.retry,
             timeout: new.timeout,
             cancel_requested_at: None,
+            logs: new.logs,
         }
     }
 

@@ -319,6 +319,7 @@ impl Job {
         now: DateTime<Utc>,
     ) -> JobUpdate {
         JobUpdate {
+            owner: self.owner.clone(),
             attempt: self.current_attempt().clone(),
             status,
             status_reason,

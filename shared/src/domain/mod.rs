@@ -9,6 +9,8 @@
 mod definition;
 mod job;
 mod launch;
+mod listing;
+mod logs;
 mod policy;
 mod rules;
 mod stop;
@@ -23,6 +25,8 @@ pub use launch::{
     launch_delay, LaunchStep, Limits, Queued, SlotClaim, SlotPool, WaitReason, CLIENT_TOKEN_TRUSTED_FOR,
     DEFAULT_QUEUE_TIMEOUT, LAUNCH_GRACE,
 };
+pub use listing::{page_of, JobFilter, JobPage, ListPosition, ListRequest, DEFAULT_LIST_LIMIT, MAX_LIST_LIMIT};
+pub use logs::{LogLocation, LogSettings};
 pub use policy::{AttemptFailure, ExitWhy, RetryAction, RetryDecision, RetryPolicy, RetryRule};
 pub use rules::{
     decide, status_for, EventDecision, Ignored, JobUpdate, SlotChange, TaskEventGuard, UpdateGuard, CANCELLED,

@@ -19,6 +19,7 @@ impl Job {
         attempt.task_arn = Some(task_arn);
         attempt.task_status = Some(EcsTaskStatus::Provisioning);
         JobUpdate {
+            owner: self.owner.clone(),
             attempt,
             status: JobStatus::Starting,
             status_reason: None,
@@ -58,6 +59,7 @@ impl Job {
             (None, None) => (JobStatus::Failed, LOST.to_owned()),
         };
         JobUpdate {
+            owner: self.owner.clone(),
             attempt: current.clone(),
             status,
             status_reason: Some(reason),
@@ -138,6 +140,8 @@ impl Job {
 /// which a store may write it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobUpdate {
+    /// Whose job it is: the store's listing by status moves with the job's status.
+    pub owner: super::Owner,
     /// Replaces the stored attempt with the same number.
     pub attempt: Attempt,
     pub status: JobStatus,
@@ -342,6 +346,7 @@ pub fn decide(job: &Job, attempt_number: u32, observed: &TaskObservation, jitter
         None => (None, None),
     };
     EventDecision::Apply(Box::new(JobUpdate {
+        owner: job.owner.clone(),
         updated_at: entered,
         attempt,
         status,

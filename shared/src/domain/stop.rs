@@ -65,6 +65,7 @@ impl Job {
             }
         };
         let update = JobUpdate {
+            owner: self.owner.clone(),
             attempt: current.clone(),
             status,
             status_reason: Some(reason.to_owned()),
@@ -103,6 +104,7 @@ impl Job {
         let mut attempt = current.clone();
         attempt.timed_out_after = Some(timeout.as_secs());
         let update = JobUpdate {
+            owner: self.owner.clone(),
             attempt,
             status: self.status,
             status_reason: Some(format!("{}; stopping the task", timed_out_after(timeout.as_secs()))),

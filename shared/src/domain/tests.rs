@@ -34,6 +34,7 @@ fn job_with(retry: RetryPolicy) -> Job {
             idempotency_key: None,
             retry,
             timeout: None,
+            logs: None,
         },
         at(0),
     )

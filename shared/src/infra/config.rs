@@ -11,7 +11,7 @@ use serde::Deserialize;
 
 use std::time::Duration;
 
-use crate::domain::{JobDefinition, JobDefinitions, RetryAction, RetryPolicy, RetryRule};
+use crate::domain::{JobDefinition, JobDefinitions, LogSettings, RetryAction, RetryPolicy, RetryRule};
 
 /// A variable is missing or cannot be used.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -246,6 +246,19 @@ struct DefinitionEntry {
     timeout_seconds: Option<u64>,
     #[serde(default)]
     retry: Option<RetryDocument>,
+    #[serde(default)]
+    logs: Option<LogsDocument>,
+}
+
+/// `JOB_DEFINITIONS`' `logs`: the task definition's `awslogs` options, which Terraform
+/// writes from the same values it gives the task definition.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct LogsDocument {
+    group: String,
+    #[serde(default)]
+    region: Option<String>,
+    stream_prefix: String,
 }
 
 /// `JOB_DEFINITIONS`' `retry`: absent fields take the default's values; unknown ones are
@@ -339,6 +352,11 @@ pub fn job_definitions(env: &impl Environment) -> Result<JobDefinitions, ConfigE
                 .map_or(crate::domain::DEFAULT_QUEUE_TIMEOUT, Duration::from_secs),
             timeout: entry.timeout_seconds.map(Duration::from_secs),
             retry,
+            logs: entry.logs.map(|logs| LogSettings {
+                group: logs.group,
+                region: logs.region,
+                stream_prefix: logs.stream_prefix,
+            }),
         };
         if let Some(problem) = definition.problem() {
             return Err(ConfigError::new(VARIABLE, format!("definition {name:?} {problem}")));

@@ -109,6 +109,12 @@ impl CallBudget {
     };
     /// SendMessage answers in milliseconds, like DynamoDB.
     pub const SQS: Self = Self::DYNAMODB;
+    /// GetLogEvents reads up to a page of lines: a little longer than a single item.
+    pub const LOGS: Self = Self {
+        connect: Duration::from_secs(1),
+        attempt: Duration::from_secs(2),
+        operation: Duration::from_secs(4),
+    };
     /// RunTask takes up to a few seconds when ECS is busy.
     pub const ECS: Self = Self {
         connect: Duration::from_secs(1),
@@ -140,6 +146,12 @@ pub fn ecs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::Client {
 /// when it first sends.
 pub fn sqs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::config::Builder {
     aws_sdk_sqs::config::Builder::from(sdk)
+        .timeout_config(budget.timeouts())
+        .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
+}
+
+pub fn logs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_cloudwatchlogs::config::Builder {
+    aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
         .timeout_config(budget.timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
 }

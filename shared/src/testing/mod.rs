@@ -5,4 +5,5 @@
 pub mod clock;
 pub mod fargate;
 pub mod launcher;
+pub mod logs;
 pub mod queue;

@@ -8,7 +8,7 @@ use lambda_http::{Body, Response};
 use super::problem::{self, Problem};
 use super::view::json_response;
 use crate::app::ServiceError;
-use crate::ports::{with_causes, StoreError};
+use crate::ports::{with_causes, LogError, StoreError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ApiError {
@@ -22,7 +22,14 @@ pub enum ApiError {
     MalformedBody(String),
     #[error("Idempotency-Key must be 1 to 255 printable ASCII characters")]
     InvalidIdempotencyKey,
-    #[error("no such route: the API has POST /jobs, GET /jobs/{{id}} and DELETE /jobs/{{id}}")]
+    #[error("query parameter {parameter} {problem}")]
+    InvalidQuery { parameter: String, problem: String },
+    #[error("nextToken was not issued for this caller and these parameters, or was altered")]
+    InvalidNextToken,
+    #[error(
+        "no such route: the API has POST /jobs, GET /jobs, GET /jobs/{{id}}, DELETE /jobs/{{id}} and \
+         GET /jobs/{{id}}/logs"
+    )]
     RouteNotFound,
     #[error("method not allowed on this route")]
     MethodNotAllowed,
@@ -37,7 +44,10 @@ impl ApiError {
             Self::Unauthenticated => StatusCode::UNAUTHORIZED,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             Self::BodyTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
-            Self::MalformedBody(_) | Self::InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            Self::MalformedBody(_)
+            | Self::InvalidIdempotencyKey
+            | Self::InvalidQuery { .. }
+            | Self::InvalidNextToken => StatusCode::BAD_REQUEST,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
             Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
             Self::Service(err) => match err {
@@ -48,7 +58,9 @@ impl ApiError {
                 ServiceError::JobFinished { .. } => StatusCode::CONFLICT,
                 ServiceError::OverridesTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
                 ServiceError::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-                ServiceError::JobNotFound => StatusCode::NOT_FOUND,
+                ServiceError::JobNotFound | ServiceError::AttemptNotFound { .. } => StatusCode::NOT_FOUND,
+                ServiceError::Logs(LogError::InvalidPosition) => StatusCode::BAD_REQUEST,
+                ServiceError::Logs(LogError::Unavailable(_)) => StatusCode::SERVICE_UNAVAILABLE,
                 ServiceError::LaunchRefused { .. } => StatusCode::BAD_GATEWAY,
                 ServiceError::Store(StoreError::Unavailable { .. }) | ServiceError::Contended { .. } => {
                     StatusCode::SERVICE_UNAVAILABLE
@@ -69,6 +81,8 @@ impl ApiError {
             Self::BodyTooLarge => Problem::new("body-too-large", "Request body too large", self),
             Self::MalformedBody(_) => Problem::new("malformed-body", "Malformed request body", self),
             Self::InvalidIdempotencyKey => Problem::new("invalid-idempotency-key", "Invalid Idempotency-Key", self),
+            Self::InvalidQuery { parameter, .. } => problem::invalid_query(self, parameter),
+            Self::InvalidNextToken => problem::invalid_next_token(),
             Self::RouteNotFound => Problem::new("route-not-found", "Not found", self),
             Self::MethodNotAllowed => Problem::new("method-not-allowed", "Method not allowed", self),
             Self::Service(err) => problem::of_service(err),
@@ -87,8 +101,8 @@ impl ApiError {
             tracing::info!(error, status = status.as_u16(), "request rejected");
         }
         let mut response = json_response(status, &self.problem(), problem::CONTENT_TYPE);
-        // Only an unavailable store and a contended cancel answer 503, and then nothing was
-        // recorded.
+        // Only an unavailable store or log store and a contended cancel answer 503, and then
+        // nothing was recorded.
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::app::ServiceError;
 use crate::domain::Job;
-use crate::ports::StoreError;
+use crate::ports::{LogError, StoreError};
 
 pub(super) const CONTENT_TYPE: &str = "application/problem+json";
 /// Problem `type` URIs are tag URIs (RFC 4151): stable identifiers that resolve nowhere.
@@ -57,6 +57,19 @@ pub(super) fn unauthenticated() -> Problem {
     )
 }
 
+pub(super) fn invalid_next_token() -> Problem {
+    Problem::new(
+        "invalid-next-token",
+        "Invalid nextToken",
+        "nextToken must be passed back unchanged, by the same caller, with the same other parameters as the \
+         request that returned it. Start again without it.",
+    )
+}
+
+pub(super) fn invalid_query(err: &super::ApiError, parameter: &str) -> Problem {
+    Problem::new("invalid-query", "Invalid query parameter", err).with("parameter", parameter)
+}
+
 pub(super) fn of_service(err: &ServiceError) -> Problem {
     match err {
         ServiceError::UnknownDefinition { definition, known } => unknown_definition(definition, known),
@@ -76,6 +89,18 @@ pub(super) fn of_service(err: &ServiceError) -> Problem {
             "job-not-found",
             "Job not found",
             "No job with this id exists for the caller.",
+        ),
+        ServiceError::AttemptNotFound { attempts } => Problem::new(
+            "attempt-not-found",
+            "Attempt not found",
+            format!("The job has {attempts} attempt(s), numbered from 1."),
+        )
+        .with("attempts", attempts),
+        ServiceError::Logs(LogError::InvalidPosition) => invalid_next_token(),
+        ServiceError::Logs(LogError::Unavailable(_)) => Problem::new(
+            "logs-unavailable",
+            "Log store temporarily unavailable",
+            "The log store did not answer. Retry later; reading a log is always safe to retry.",
         ),
         ServiceError::LaunchRefused { job } => launch_refused(job),
         ServiceError::PolicyRaised {

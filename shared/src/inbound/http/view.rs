@@ -10,6 +10,7 @@ use lambda_http::{Body, Response};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{Attempt, Job};
+use crate::ports::LogEvent;
 
 pub(super) fn json_response(status: StatusCode, body: &impl Serialize, content_type: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::Text(
@@ -59,6 +60,9 @@ pub struct JobView {
     pub timeout_seconds: Option<u64>,
     /// When the owner asked to cancel the job (`null`: never).
     pub cancel_requested_at: Option<String>,
+    /// Every attempt, first to current. Left out of list items, whose `links.self` leads
+    /// to them (a job always has at least one attempt, so it is empty only there).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub attempts: Vec<AttemptView>,
     pub links: Links,
 }
@@ -80,6 +84,66 @@ pub struct AttemptView {
     pub created_at: String,
     pub started_at: Option<String>,
     pub stopped_at: Option<String>,
+    /// Where the attempt's container logs (`null`: no task yet, or no log kept).
+    pub logs: Option<LogsView>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogsView {
+    pub group: String,
+    pub stream: String,
+    /// The stream in the CloudWatch console (`null` off AWS).
+    pub console_url: Option<String>,
+}
+
+/// `GET /jobs`: a page of the caller's jobs, newest first, without their attempts.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct JobListView {
+    pub jobs: Vec<JobView>,
+    /// Pass back as `nextToken` for the next page (`null`: this was the last).
+    pub next_token: Option<String>,
+}
+
+/// `GET /jobs/{id}/logs`: lines of one attempt's log, oldest first.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LogEventsView {
+    pub events: Vec<LogEventView>,
+    /// Pass back as `nextToken` for the lines written since (`null`: the attempt has
+    /// stopped and every line was read).
+    pub next_token: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogEventView {
+    pub timestamp: String,
+    pub message: String,
+}
+
+/// `200 OK` with a page of jobs.
+pub fn list_response(jobs: &[Job], next_token: Option<String>) -> Response<Body> {
+    let view = JobListView {
+        jobs: jobs.iter().map(JobView::summary).collect(),
+        next_token,
+    };
+    json_response(StatusCode::OK, &view, "application/json")
+}
+
+/// `200 OK` with log lines.
+pub fn logs_response(events: &[LogEvent], next_token: Option<String>) -> Response<Body> {
+    let view = LogEventsView {
+        events: events
+            .iter()
+            .map(|e| LogEventView {
+                timestamp: rfc3339(e.timestamp),
+                message: e.message.clone(),
+            })
+            .collect(),
+        next_token,
+    };
+    json_response(StatusCode::OK, &view, "application/json")
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -92,8 +156,8 @@ fn rfc3339(at: DateTime<Utc>) -> String {
     at.to_rfc3339_opts(SecondsFormat::Millis, true)
 }
 
-impl From<&Attempt> for AttemptView {
-    fn from(a: &Attempt) -> Self {
+impl AttemptView {
+    fn of(job: &Job, a: &Attempt) -> Self {
         Self {
             attempt: a.number,
             task_arn: a.task_arn.clone(),
@@ -104,6 +168,21 @@ impl From<&Attempt> for AttemptView {
             created_at: rfc3339(a.created_at),
             started_at: a.started_at.map(rfc3339),
             stopped_at: a.stopped_at.map(rfc3339),
+            logs: job.log_location(a).map(|at| LogsView {
+                group: at.group,
+                stream: at.stream,
+                console_url: at.console_url,
+            }),
+        }
+    }
+}
+
+impl JobView {
+    /// The job as a list item: everything but its attempts.
+    pub fn summary(job: &Job) -> Self {
+        Self {
+            attempts: Vec::new(),
+            ..Self::from(job)
         }
     }
 }
@@ -129,7 +208,7 @@ impl From<&Job> for JobView {
             },
             timeout_seconds: job.timeout.map(|t| t.as_secs()),
             cancel_requested_at: job.cancel_requested_at.map(rfc3339),
-            attempts: job.attempts.iter().map(AttemptView::from).collect(),
+            attempts: job.attempts.iter().map(|a| AttemptView::of(job, a)).collect(),
             links: Links {
                 self_link: format!("/jobs/{}", job.id),
             },
