@@ -6,6 +6,7 @@
 //! - `GET /jobs/{id}/logs`: lines of one attempt's container log.
 
 use lambda_http::http::{Method, StatusCode};
+use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use shared::adapters::{cloudwatch_logs, dynamodb, ecs, sqs};
 use shared::app::{AttemptLogs, JobService, ServiceError};
@@ -45,9 +46,24 @@ pub enum Route {
 }
 
 impl Route {
-    /// The route of `request`, from its method and path (`/jobs`, `/jobs/{id}`,
-    /// `/jobs/{id}/logs`, under any stage prefix).
+    /// The route of `request`: API Gateway's route key, which it matched before invoking
+    /// the function (so a path such as `/jobs/..%2Fjobs` is the job route with that id,
+    /// never the listing); without one, the method and path.
     pub fn of(request: &Request) -> Result<Self, ApiError> {
+        let route_key = match request.request_context_ref() {
+            Some(RequestContext::ApiGatewayV2(context)) => context.route_key.as_deref(),
+            _ => None,
+        };
+        match route_key {
+            Some("GET /jobs") => Ok(Self::List),
+            Some("GET /jobs/{id}") => Ok(Self::Get),
+            Some("DELETE /jobs/{id}") => Ok(Self::Cancel),
+            Some("GET /jobs/{id}/logs") => Ok(Self::Logs),
+            _ => Self::of_path(request),
+        }
+    }
+
+    fn of_path(request: &Request) -> Result<Self, ApiError> {
         let path = request.uri().path().trim_end_matches('/');
         let segments: Vec<&str> = path.rsplit('/').take(3).collect();
         let route = match segments.as_slice() {
@@ -58,7 +74,8 @@ impl Route {
         };
         let (route, methods) = route.ok_or(ApiError::RouteNotFound)?;
         match (route, request.method()) {
-            (_, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed),
+            (Self::Get, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed { allow: "GET, DELETE".into() }),
+            (_, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed { allow: "GET".into() }),
             (Self::Get, &Method::DELETE) => Ok(Self::Cancel),
             (route, _) => Ok(route),
         }

@@ -35,11 +35,19 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// Options of every command (before or after the command's name).
 #[derive(Debug, Args)]
+#[command(next_help_heading = "Global options")]
 pub struct Global {
     /// The service's base URL, e.g. https://abc123.execute-api.eu-west-1.amazonaws.com
     /// or http://127.0.0.1:8080 (the local server).
-    #[arg(long, env = "JOBCTL_ENDPOINT", global = true, value_name = "URL")]
+    #[arg(
+        long,
+        env = "JOBCTL_ENDPOINT",
+        global = true,
+        value_name = "URL",
+        hide_env_values = true
+    )]
     pub endpoint: Option<String>,
     /// A JWT, sent as `Authorization: Bearer` (for a JWT authorizer); no SigV4 then.
     #[arg(

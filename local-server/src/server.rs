@@ -15,7 +15,7 @@ use aws_lambda_events::apigw::{
 use aws_lambda_events::query_map::QueryMap;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, Request, State};
-use axum::http::header::{ALLOW, CONTENT_TYPE, USER_AGENT};
+use axum::http::header::{CONTENT_TYPE, USER_AGENT};
 use axum::http::{HeaderValue, Method};
 use axum::response::Response;
 use axum::routing::{MethodFilter, MethodRouter};
@@ -186,11 +186,12 @@ fn openapi() -> Response {
 }
 
 fn method_not_allowed(allow: &str) -> Response {
-    let mut response = lambda_to_axum(ApiError::MethodNotAllowed.into_response());
-    if let Ok(allow) = HeaderValue::from_str(allow) {
-        response.headers_mut().insert(ALLOW, allow);
-    }
-    response
+    lambda_to_axum(
+        ApiError::MethodNotAllowed {
+            allow: allow.to_owned(),
+        }
+        .into_response(),
+    )
 }
 
 /// `request` as API Gateway would hand it to the Lambda: the body (at most one byte past

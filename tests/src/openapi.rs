@@ -64,6 +64,43 @@ pub fn check_lambda_response_of_some_operation(response: &Response<Body>) {
     }
 }
 
+/// [`check_response`] for the API Gateway (payload 2.0) response a function binary
+/// returned to the Runtime API: `statusCode`, `headers`, `body`.
+pub fn check_gateway_response(method: &str, path: &str, response: &Value) {
+    let (status, headers, body) = gateway_parts(response);
+    check_response(method, path, status, &headers, &body);
+}
+
+/// [`check_lambda_response_of_some_operation`] for an API Gateway (payload 2.0) response.
+pub fn check_gateway_response_of_some_operation(response: &Value) {
+    let (status, headers, body) = gateway_parts(response);
+    if let Err(why) = document().verify_any(status, &headers, &body) {
+        panic!("{why}");
+    }
+}
+
+fn gateway_parts(response: &Value) -> (u16, HeaderMap, Vec<u8>) {
+    let status = response["statusCode"]
+        .as_u64()
+        .and_then(|s| u16::try_from(s).ok())
+        .unwrap_or_else(|| panic!("an API Gateway response has a statusCode: {response}"));
+    let mut headers = HeaderMap::new();
+    for (name, value) in response["headers"].as_object().into_iter().flatten() {
+        let name = lambda_http::http::HeaderName::from_bytes(name.as_bytes())
+            .unwrap_or_else(|e| panic!("header name {name:?}: {e}"));
+        let value = value.as_str().map_or_else(|| value.to_string(), str::to_owned);
+        let value = lambda_http::http::HeaderValue::from_str(&value)
+            .unwrap_or_else(|e| panic!("header {name}: {value:?}: {e}"));
+        headers.append(name, value);
+    }
+    assert!(
+        response["isBase64Encoded"] != true,
+        "the service answers text bodies, not base64: {response}"
+    );
+    let body = response["body"].as_str().unwrap_or_default().as_bytes().to_vec();
+    (status, headers, body)
+}
+
 /// An OpenAPI 3.1 document and the validators compiled from it so far.
 pub struct OpenApi {
     doc: Value,
@@ -755,9 +792,11 @@ mod tests {
         );
         let method = json!({"type": "tag:job-tracker,2026:problem:method-not-allowed", "title": "Method not allowed",
             "status": 405, "detail": "method not allowed on this route"});
-        verify("PUT", "/jobs/x", 405, &[PROBLEM], &method).expect("valid");
-        verify("POST", "/jobs/x/logs", 405, &[PROBLEM], &method).expect("valid");
-        refused(verify("PUT", "/jobs/x", 404, &[PROBLEM], &route), "method-not-allowed");
+        let allow = [PROBLEM, ("allow", "GET, DELETE")];
+        verify("PUT", "/jobs/x", 405, &allow, &method).expect("valid");
+        verify("POST", "/jobs/x/logs", 405, &[PROBLEM, ("allow", "GET")], &method).expect("valid");
+        refused(verify("PUT", "/jobs/x", 405, &[PROBLEM], &method), "Allow");
+        refused(verify("PUT", "/jobs/x", 404, &allow, &route), "method-not-allowed");
     }
 
     #[test]
@@ -783,6 +822,21 @@ mod tests {
                 &json!({"jobs": [job()], "nextToken": null}),
             ),
             "attempts",
+        );
+    }
+
+    #[test]
+    fn gateway_responses_are_checked_as_http_responses() {
+        let response = json!({"statusCode": 201, "isBase64Encoded": false, "body": job().to_string(),
+            "headers": {"content-type": "application/json", "location": "/jobs/0b6f2c1e-3f1d-4a8e-9d53-7e2f1c9b8a41"}});
+        check_gateway_response("POST", "/jobs", &response);
+        check_gateway_response_of_some_operation(&response);
+        let mut missing = response.clone();
+        missing["headers"].as_object_mut().expect("headers").remove("location");
+        let (status, headers, body) = gateway_parts(&missing);
+        refused(
+            document().verify("POST", "/jobs", status, &headers, &body),
+            "Location is missing",
         );
     }
 

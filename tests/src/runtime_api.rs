@@ -39,6 +39,8 @@ impl Answer {
         let Answer::Response(response) = self else {
             panic!("the HTTP function failed instead of answering: {self:?}");
         };
+        // Every answer of a function binary is held to openapi.yaml too.
+        crate::openapi::check_gateway_response_of_some_operation(&response);
         let status = response["statusCode"].as_u64().expect("statusCode") as u16;
         let body = serde_json::from_str(response["body"].as_str().unwrap_or("null")).unwrap_or(Value::Null);
         (status, body)

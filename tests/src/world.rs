@@ -48,16 +48,22 @@ impl<S: JobStore + Clone, L: TaskLauncher + TaskStopper + Clone> World<S, L> {
     }
 
     pub async fn post(&self, body: &str, caller: Caller<'_>, idempotency_key: Option<&str>) -> Response<Body> {
-        self.create.handle(api::post_job(body, caller, idempotency_key)).await
+        let response = self.create.handle(api::post_job(body, caller, idempotency_key)).await;
+        crate::openapi::check_lambda_response("POST", "/jobs", &response);
+        response
     }
 
     pub async fn get(&self, id: &str, caller: Caller<'_>) -> Response<Body> {
-        self.api.handle(api::get_job(id, caller)).await
+        let response = self.api.handle(api::get_job(id, caller)).await;
+        crate::openapi::check_lambda_response("GET", "/jobs/{id}", &response);
+        response
     }
 
     /// `DELETE /jobs/{id}`: the owner's cancel.
     pub async fn cancel(&self, id: &str, caller: Caller<'_>) -> Response<Body> {
-        self.api.handle(api::delete_job(id, caller)).await
+        let response = self.api.handle(api::delete_job(id, caller)).await;
+        crate::openapi::check_lambda_response("DELETE", "/jobs/{id}", &response);
+        response
     }
 
     /// The job as its owner sees it now.

@@ -190,11 +190,22 @@ async fn jobs_run_as_local_processes_and_reach_their_true_terminal_status() {
     let id = report["jobId"].as_str().expect("id");
     let log = server.log(id, 1).await;
     assert!(log.contains(&format!("report {id} for 2026-11-01")), "{log}");
-    let stream = report["attempts"][0]["logs"]["stream"].as_str().expect("the attempt's log stream");
-    let task_id = report["taskArn"].as_str().expect("taskArn").rsplit('/').next().expect("task id");
+    let stream = report["attempts"][0]["logs"]["stream"]
+        .as_str()
+        .expect("the attempt's log stream");
+    let task_id = report["taskArn"]
+        .as_str()
+        .expect("taskArn")
+        .rsplit('/')
+        .next()
+        .expect("task id");
     assert_eq!(stream, format!("report/app/{task_id}"));
     let file = std::fs::read_to_string(server.log_dir.join(stream)).expect("the task's log file");
-    assert_eq!(file.lines().collect::<Vec<_>>().join("\n"), log, "the route serves the file, line for line");
+    assert_eq!(
+        file.lines().collect::<Vec<_>>().join("\n"),
+        log,
+        "the route serves the file, line for line"
+    );
 
     let fail = server.finished(fail["jobId"].as_str().expect("id")).await;
     assert_eq!(fail["status"], "FAILED");
@@ -248,7 +259,10 @@ async fn the_caller_lists_their_jobs_newest_first_page_by_page_and_by_status() {
     let mut submitted = Vec::new();
     for _ in 0..3 {
         let (status, job) = server
-            .submit(r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#, None)
+            .submit(
+                r#"{"definition": "report", "parameters": {"REPORT_DATE": "2026-11-01"}}"#,
+                None,
+            )
             .await;
         assert_eq!(status, 201, "{job}");
         submitted.push(id_of(&job));
@@ -276,11 +290,30 @@ async fn the_caller_lists_their_jobs_newest_first_page_by_page_and_by_status() {
     }
     assert_eq!(listed, submitted, "newest first, each once");
     let (_, _, failed) = send(&server.url, "GET", "/jobs?status=FAILED", &[], None).await;
-    assert_eq!(failed["jobs"].as_array().expect("jobs").iter().map(id_of).collect::<Vec<_>>(), [id_of(&failing)]);
-    let (_, _, both) = send(&server.url, "GET", "/jobs?status=FAILED&status=SUCCEEDED&definition=report", &[], None).await;
+    assert_eq!(
+        failed["jobs"]
+            .as_array()
+            .expect("jobs")
+            .iter()
+            .map(id_of)
+            .collect::<Vec<_>>(),
+        [id_of(&failing)]
+    );
+    let (_, _, both) = send(
+        &server.url,
+        "GET",
+        "/jobs?status=FAILED&status=SUCCEEDED&definition=report",
+        &[],
+        None,
+    )
+    .await;
     assert_eq!(both["jobs"].as_array().expect("jobs").len(), 3, "{both}");
     let (status, _, problem) = send(&server.url, "GET", "/jobs?limit=0", &[], None).await;
-    assert_eq!((status, problem["parameter"].as_str()), (400, Some("limit")), "{problem}");
+    assert_eq!(
+        (status, problem["parameter"].as_str()),
+        (400, Some("limit")),
+        "{problem}"
+    );
     let (status, _, problem) = send(&server.url, "GET", "/jobs?nextToken=forged", &[], None).await;
     assert_eq!(status, 400, "{problem}");
     assert_eq!(problem["type"], "tag:job-tracker,2026:problem:invalid-next-token");

@@ -16,7 +16,7 @@ use std::path::PathBuf;
 
 use serde_json::{json, Value};
 use shared::domain::{JobId, StartedBy};
-use tests::api::{delete_job_event, get_job_event, post_job_event, ALICE};
+use tests::api::{delete_job_event, get_job_event, list_jobs_event, post_job_event, ALICE};
 use tests::emulators::{required_env, PROVIDED_BY_LAMBDA};
 use tests::events::{sequence, shuffled_with_duplicates, Task};
 use tests::runtime_api::{Answer, FunctionProcess};
@@ -125,6 +125,30 @@ async fn main() {
     assert_eq!(job["exitCode"], 0, "{job}");
     assert_eq!(job["taskArn"], task_arn.as_str());
     println!("stack-e2e: GET /jobs/{id} → 200, SUCCEEDED, exit code 0");
+
+    // The listing through job-api with Terraform's environment, on the table Terraform
+    // made: its indexes carry the job, by owner and by status.
+    let (status, listed) = api
+        .runtime
+        .invoke(&list_jobs_event(&[("status", "SUCCEEDED"), ("limit", "5")], ALICE))
+        .await
+        .http();
+    assert_eq!(status, 200, "GET /jobs: {listed}");
+    assert_eq!(listed["jobs"][0]["jobId"], id.as_str(), "{listed}");
+    assert!(listed["jobs"][0].get("attempts").is_none(), "{listed}");
+    // Its log location, as Terraform's task definition writes it.
+    let logs = &job["attempts"][0]["logs"];
+    assert!(
+        logs["group"].is_string()
+            && logs["stream"]
+                .as_str()
+                .is_some_and(|s| s.ends_with(task_arn.rsplit('/').next().unwrap_or_default())),
+        "{job}"
+    );
+    println!(
+        "stack-e2e: GET /jobs?status=SUCCEEDED → the job; its log at {} {}",
+        logs["group"], logs["stream"]
+    );
 
     // DELETE through job-api with Terraform's environment and role: a finished job is
     // 409; a running one is recorded as being cancelled and its task stopped (StopTask

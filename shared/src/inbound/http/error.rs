@@ -1,7 +1,7 @@
 //! Everything a request can fail with, as the client sees it, and the one mapping from
 //! errors to status codes.
 
-use lambda_http::http::header::RETRY_AFTER;
+use lambda_http::http::header::{ALLOW, RETRY_AFTER};
 use lambda_http::http::{HeaderValue, StatusCode};
 use lambda_http::{Body, Response};
 
@@ -31,8 +31,11 @@ pub enum ApiError {
          GET /jobs/{{id}}/logs"
     )]
     RouteNotFound,
-    #[error("method not allowed on this route")]
-    MethodNotAllowed,
+    #[error("method not allowed on this route; it allows {allow}")]
+    MethodNotAllowed {
+        /// The route's methods, as the `Allow` header lists them.
+        allow: String,
+    },
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
@@ -49,7 +52,7 @@ impl ApiError {
             | Self::InvalidQuery { .. }
             | Self::InvalidNextToken => StatusCode::BAD_REQUEST,
             Self::RouteNotFound => StatusCode::NOT_FOUND,
-            Self::MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            Self::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Self::Service(err) => match err {
                 ServiceError::UnknownDefinition { .. }
                 | ServiceError::UndeclaredParameters { .. }
@@ -84,7 +87,7 @@ impl ApiError {
             Self::InvalidQuery { parameter, .. } => problem::invalid_query(self, parameter),
             Self::InvalidNextToken => problem::invalid_next_token(),
             Self::RouteNotFound => Problem::new("route-not-found", "Not found", self),
-            Self::MethodNotAllowed => Problem::new("method-not-allowed", "Method not allowed", self),
+            Self::MethodNotAllowed { .. } => Problem::new("method-not-allowed", "Method not allowed", self),
             Self::Service(err) => problem::of_service(err),
         };
         problem.with_status(self.status())
@@ -95,6 +98,10 @@ impl ApiError {
     pub fn into_response(self) -> Response<Body> {
         let status = self.status();
         let error = with_causes(&self);
+        let allow = match &self {
+            Self::MethodNotAllowed { allow } => HeaderValue::from_str(allow).ok(),
+            _ => None,
+        };
         if status.is_server_error() {
             tracing::error!(error, status = status.as_u16(), "request failed");
         } else {
@@ -103,6 +110,9 @@ impl ApiError {
         let mut response = json_response(status, &self.problem(), problem::CONTENT_TYPE);
         // Only an unavailable store or log store and a contended cancel answer 503, and then
         // nothing was recorded.
+        if let Some(allow) = allow {
+            response.headers_mut().insert(ALLOW, allow);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

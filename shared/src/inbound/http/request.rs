@@ -81,8 +81,11 @@ pub fn parse_create_request(request: &Request) -> Result<(JobRequest, Option<Ide
             "retry.attempts counts the first attempt: it must be at least 1".to_owned(),
         ));
     }
-    if parsed.timeout_seconds == Some(0) {
-        return Err(ApiError::MalformedBody("timeoutSeconds must be at least 1".to_owned()));
+    let longest = crate::domain::JobDefinition::MAX_TIMEOUT.as_secs();
+    if parsed.timeout_seconds.is_some_and(|t| t == 0 || t > longest) {
+        return Err(ApiError::MalformedBody(format!(
+            "timeoutSeconds must be 1 to {longest} (365 days)"
+        )));
     }
     let key = match request.headers().get(IDEMPOTENCY_KEY_HEADER) {
         None => None,
