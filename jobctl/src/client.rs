@@ -232,7 +232,9 @@ impl Client {
                     json,
                 });
             }
-            if let (true, Some(delay), true) = (status.as_u16() == 503, retry_after, retry && tries < TRIES) {
+            // "Busy, try again in a second": job-busy, store-unavailable.
+            let busy = status == reqwest::StatusCode::SERVICE_UNAVAILABLE && retry && tries < TRIES;
+            if let (true, Some(delay)) = (busy, retry_after) {
                 tokio::time::sleep(delay).await;
                 continue;
             }

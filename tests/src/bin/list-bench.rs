@@ -133,16 +133,19 @@ impl Intercept for ReadMeter {
     }
 }
 
-/// The status the `index`th job of the benchmarked owner ends in: a hundred RUNNING,
-/// spread over the whole history, every tenth of the rest FAILED, the others SUCCEEDED.
-fn status_of(index: usize, jobs: usize) -> JobStatus {
+/// The status and definition of the `index`th job of the benchmarked owner: a hundred
+/// RUNNING, spread evenly over the whole history and alternating between the two
+/// definitions; of the rest every tenth FAILED, the others SUCCEEDED, the definitions
+/// alternating.
+fn kind_of(index: usize, jobs: usize) -> (JobStatus, &'static str) {
     let running_every = (jobs / RUNNING.min(jobs).max(1)).max(1);
-    if index % running_every == running_every / 2 && index / running_every < RUNNING {
-        JobStatus::Running
+    let nth = index / running_every;
+    if index % running_every == running_every / 2 && nth < RUNNING {
+        (JobStatus::Running, DEFINITIONS[nth % 2])
     } else if index % 10 == 3 {
-        JobStatus::Failed
+        (JobStatus::Failed, DEFINITIONS[index % 2])
     } else {
-        JobStatus::Succeeded
+        (JobStatus::Succeeded, DEFINITIONS[index % 2])
     }
 }
 
@@ -207,7 +210,8 @@ async fn seed(store: &Arc<DynamoJobStore>, jobs: usize) -> Job {
                 }
                 let at = start + chrono::Duration::seconds(10 * index as i64);
                 let seeded = if index < jobs {
-                    job(owner(), DEFINITIONS[index % 2], status_of(index, jobs), at)
+                    let (status, definition) = kind_of(index, jobs);
+                    job(owner(), definition, status, at)
                 } else {
                     let status = if index % 2 == 0 {
                         JobStatus::Running
@@ -303,7 +307,10 @@ async fn listing(
         let page = store.list(&request).await.expect("a page");
         pages += 1;
         for job in &page.jobs {
-            assert!(job.owner == owner() && filter.matches(job), "{name}: a job outside the filter");
+            assert!(
+                job.owner == owner() && filter.matches(job),
+                "{name}: a job outside the filter"
+            );
             assert!(seen.insert(job.id), "{name}: a job listed twice");
         }
         match page.next {
@@ -359,12 +366,12 @@ async fn main() {
             .build(),
     );
     let table = fresh_table(&client).await;
-    let store = Arc::new(DynamoJobStore::new(client, &table));
+    let store = Arc::new(DynamoJobStore::new(client.clone(), &table));
 
     let seeding = Instant::now();
     let newest = seed(&store, jobs).await;
     let seeded = seeding.elapsed();
-    let running = (0..jobs).filter(|i| status_of(*i, jobs) == JobStatus::Running).count();
+    let running = (0..jobs).filter(|i| kind_of(*i, jobs).0 == JobStatus::Running).count();
 
     // Latency: a first page of 20, unfiltered, against reading one job; interleaved so
     // that both see the same load. A few of each first, not counted.
@@ -440,6 +447,13 @@ async fn main() {
         listing(&store, &meter, "no filter, one page", JobFilter::default(), 1).await,
     ];
     assert_eq!(listings[0].listed, running, "every RUNNING job listed once");
+    // DynamoDB Local keeps its tables in memory, and other tests share it.
+    client
+        .delete_table()
+        .table_name(&table)
+        .send()
+        .await
+        .expect("the table is deleted");
 
     let jobctl = jobctl_startup(50);
 
