@@ -74,7 +74,9 @@ impl Route {
         };
         let (route, methods) = route.ok_or(ApiError::RouteNotFound)?;
         match (route, request.method()) {
-            (Self::Get, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed { allow: "GET, DELETE".into() }),
+            (Self::Get, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed {
+                allow: "GET, DELETE".into(),
+            }),
             (_, method) if !methods.contains(method) => Err(ApiError::MethodNotAllowed { allow: "GET".into() }),
             (Self::Get, &Method::DELETE) => Ok(Self::Cancel),
             (route, _) => Ok(route),

@@ -6,7 +6,7 @@ use shared::adapters::ecs::EcsTaskStopper;
 use shared::adapters::sqs::SqsLaunchQueue;
 use shared::app::JobService;
 use shared::infra::config::{JobApiConfig, OrExitAtInit, ProcessEnvironment};
-use shared::infra::sdk::{self, dynamodb_client, ecs_config, logs_config, sqs_config, CallBudget};
+use shared::infra::sdk::{self, dynamodb_client, ecs_config, sqs_config, CallBudget};
 
 // One invocation at a time: a single-threaded runtime, no worker threads to start.
 #[tokio::main(flavor = "current_thread")]
@@ -19,7 +19,7 @@ async fn main() -> Result<(), lambda_http::Error> {
     // These clients are made on first use: reads, most of this function's work, need none.
     let stopper = EcsTaskStopper::new(ecs_config(&sdk, CallBudget::ECS), config.cluster);
     let queue = SqsLaunchQueue::new(sqs_config(&sdk, CallBudget::SQS), config.launch_queue_url);
-    let logs = CloudWatchLogReader::new(logs_config(&sdk, CallBudget::LOGS));
+    let logs = CloudWatchLogReader::new(&sdk, CallBudget::LOGS);
     let service = JobService::new(store, stopper, Default::default()).with_queue(queue);
     let handler = JobApi::new(service, logs);
 

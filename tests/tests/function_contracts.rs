@@ -12,7 +12,7 @@ use shared::app::JobService;
 use shared::domain::{Job, JobId, Owner, Queued, SlotClaim, SlotPool, StartedBy, WaitReason};
 use shared::infra::config::{EcsConfig, ProcessEnvironment};
 use shared::infra::contract::FunctionContract;
-use shared::infra::sdk::{dynamodb_config, ecs_config, logs_config, sqs_config, CallBudget};
+use shared::infra::sdk::{dynamodb_config, ecs_config, sqs_config, CallBudget};
 use shared::ports::JobStore;
 use tests::api::{delete_job, get_job, job_logs, list_jobs, post_job, ALICE};
 use tests::contracts::OperationRecorder;
@@ -88,7 +88,8 @@ async fn each_function_calls_only_the_operations_it_declares() {
             &ecs.cluster,
         )
     };
-    let logs = CloudWatchLogReader::new(logs_config(&sdk, CallBudget::LOGS).interceptor(api_calls.clone()));
+    // Not an SDK client, but the SDK's orchestrator: its interceptors see the operation too.
+    let logs = CloudWatchLogReader::new(&sdk, CallBudget::LOGS).with_interceptor(api_calls.clone());
     let api = job_api::JobApi::new(
         JobService::new(store(&api_calls), stopper(&api_calls), Default::default()).with_queue(queue(&api_calls)),
         logs,

@@ -122,7 +122,8 @@ impl CallBudget {
         operation: Duration::from_secs(4),
     };
 
-    fn timeouts(self) -> TimeoutConfig {
+    /// The SDK's timeouts of this budget (also those of `CloudWatchLogReader`'s calls).
+    pub(crate) fn timeouts(self) -> TimeoutConfig {
         TimeoutConfig::builder()
             .connect_timeout(self.connect)
             .operation_attempt_timeout(self.attempt)
@@ -146,12 +147,6 @@ pub fn ecs_client(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_ecs::Client {
 /// when it first sends.
 pub fn sqs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_sqs::config::Builder {
     aws_sdk_sqs::config::Builder::from(sdk)
-        .timeout_config(budget.timeouts())
-        .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
-}
-
-pub fn logs_config(sdk: &SdkConfig, budget: CallBudget) -> aws_sdk_cloudwatchlogs::config::Builder {
-    aws_sdk_cloudwatchlogs::config::Builder::from(sdk)
         .timeout_config(budget.timeouts())
         .retry_config(RetryConfig::standard().with_max_attempts(CallBudget::TRIES))
 }
