@@ -153,12 +153,29 @@ impl<S: JobStore, L: TaskStopper, Q: LaunchQueue, R: LogReader> JobApi<S, L, Q, 
     async fn logs(&self, request: &Request, owner: &Owner, id: &str) -> Result<Response<Body>, ApiError> {
         let query = parse_logs_query(request)?;
         let job = self.service.get(owner, id).await?;
-        let attempt = query.attempt.unwrap_or(job.current_attempt().number);
-        let from = query
+        let token = query
             .next_token
             .as_deref()
-            .map(|token| open_logs_token(owner, id, attempt, token))
+            .map(|token| open_logs_token(owner, id, token))
             .transpose()?;
+        // A token goes on with the attempt it was reading; `attempt`, if given too, must
+        // name an attempt of the job (else 404) and the token's (else the token is not
+        // for this request).
+        let attempt = query
+            .attempt
+            .or(token.as_ref().map(|(attempt, _)| *attempt))
+            .unwrap_or(job.current_attempt().number);
+        if attempt > job.attempts.count() {
+            return Err(ServiceError::AttemptNotFound {
+                attempts: job.attempts.count(),
+            }
+            .into());
+        }
+        let from = match token {
+            Some((issued_for, _)) if issued_for != attempt => return Err(ApiError::InvalidNextToken),
+            Some((_, position)) => Some(position),
+            None => None,
+        };
         let log = self.logs.read(&job, Some(attempt), from).await?;
         let next_token = log.next.map(|position| logs_token(owner, id, log.attempt, &position));
         Ok(logs_response(&log.events, next_token))

@@ -194,8 +194,14 @@ async fn list_all(client: &Client, output: Output, filters: &ListQuery) -> Resul
 async fn print_logs(client: &Client, output: Output, logs: &Logs) -> Result<u8, Failure> {
     let mut token: Option<String> = None;
     let mut collected: Vec<Value> = Vec::new();
+    // Following a job (no --attempt) follows its attempts one after the other: a retry
+    // adds the next attempt when the previous one has stopped.
+    let mut attempt = match (logs.attempt, logs.follow) {
+        (None, true) => Some(attempts_of(&client.get_job(&logs.id).await?.json).max(1)),
+        (attempt, _) => attempt,
+    };
     loop {
-        let answer = client.logs(&logs.id, logs.attempt, token.as_deref()).await?;
+        let answer = client.logs(&logs.id, attempt, token.as_deref()).await?;
         let events = answer.json["events"].as_array().cloned().unwrap_or_default();
         let next = answer.json["nextToken"].as_str().map(str::to_owned);
         match output {
@@ -221,9 +227,19 @@ async fn print_logs(client: &Client, output: Output, logs: &Logs) -> Result<u8, 
             Output::Json => collected.extend(events.iter().cloned()),
         }
         let Some(next) = next else {
-            // The end of the attempt's log: nothing to continue from.
+            // The end of the attempt's log: nothing to continue from, unless a retry
+            // follows it.
             token = None;
-            break;
+            match (logs.follow && logs.attempt.is_none(), attempt) {
+                (true, Some(read)) => match next_attempt(client, &logs.id, read).await? {
+                    Some(following) => {
+                        attempt = Some(following);
+                        continue;
+                    }
+                    None => break,
+                },
+                _ => break,
+            }
         };
         let empty = events.is_empty();
         token = Some(next);
@@ -240,6 +256,27 @@ async fn print_logs(client: &Client, output: Output, logs: &Logs) -> Result<u8, 
         print(&format!("{document}\n"))?;
     }
     Ok(EXIT_OK)
+}
+
+fn attempts_of(job: &Value) -> u32 {
+    job["attempts"]
+        .as_array()
+        .map_or(0, |attempts| u32::try_from(attempts.len()).unwrap_or(u32::MAX))
+}
+
+/// The attempt after `read`, once the job has it; `None` once the job has finished
+/// without one.
+async fn next_attempt(client: &Client, id: &str, read: u32) -> Result<Option<u32>, Failure> {
+    loop {
+        let job = client.get_job(id).await?.json;
+        if attempts_of(&job) > read {
+            return Ok(Some(read + 1));
+        }
+        if matches!(job["status"].as_str(), Some("SUCCEEDED" | "FAILED" | "CANCELLED")) {
+            return Ok(None);
+        }
+        tokio::time::sleep(FOLLOW_PAUSE).await;
+    }
 }
 
 fn print_json(body: &str) -> Result<(), Failure> {

@@ -841,6 +841,32 @@ pub async fn a_filtered_listing_lists_exactly_the_matching_jobs<S: JobStore>(sto
     assert_eq!(expected(&jobs, ALICE, &window), vec![ids[3], ids[2], ids[1]]);
 }
 
+pub async fn a_rare_definition_under_a_status_is_listed_whole<S: JobStore>(store: Arc<S>) {
+    // Three old jobs of `report` under 40 newer ones of `other`, all SUBMITTED: every
+    // first read of a status partition finds only `other`.
+    let mut jobs = Vec::new();
+    for i in 0..43 {
+        let definition = if i < 3 { "report" } else { "other" };
+        let job = job_of(ALICE, definition, at(i));
+        store.create(&job, &[]).await.expect("create");
+        jobs.push(job);
+    }
+    let filter = JobFilter {
+        statuses: [JobStatus::Submitted].into_iter().collect(),
+        definition: Some("report".into()),
+        ..Default::default()
+    };
+    let want = expected(&jobs, ALICE, &filter);
+    assert_eq!(want.len(), 3);
+    for limit in [1, 2, 20] {
+        assert_eq!(
+            all_pages(&*store, list_request(ALICE, filter.clone(), limit)).await,
+            want,
+            "limit {limit}"
+        );
+    }
+}
+
 pub async fn a_status_change_moves_the_job_between_status_listings<S: JobStore>(store: Arc<S>) {
     let job = launched_job(&*store).await;
     let by = |status: JobStatus| JobFilter {
@@ -899,6 +925,7 @@ macro_rules! store_conformance_tests {
             a_listing_pages_through_the_owners_jobs_newest_first_and_nobody_elses,
             a_filtered_listing_lists_exactly_the_matching_jobs,
             a_status_change_moves_the_job_between_status_listings,
+            a_rare_definition_under_a_status_is_listed_whole,
         );
     };
     (@cases $make:expr; $($case:ident),* $(,)?) => {

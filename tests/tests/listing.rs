@@ -334,6 +334,20 @@ async fn a_log_is_only_its_owners_and_only_of_attempts_that_exist() {
     assert_eq!(bad["parameter"], "attempt");
     let first = world.api.handle(job_logs(id, &[], ALICE)).await;
     let token = json_body(&first)["nextToken"].as_str().expect("running").to_owned();
+    // It goes on with its attempt, named or not; a missing attempt is still a 404.
+    let again = world
+        .api
+        .handle(job_logs(id, &[("attempt", "1"), ("nextToken", &token)], ALICE))
+        .await;
+    assert_eq!(again.status(), 200, "{}", json_body(&again));
+    assert_problem(
+        &world
+            .api
+            .handle(job_logs(id, &[("attempt", "9"), ("nextToken", &token)], ALICE))
+            .await,
+        404,
+        "attempt-not-found",
+    );
     // Another caller, or another job, cannot use it.
     let other = submit(&world, "report", ALICE).await;
     let other_id = other["jobId"].as_str().expect("id");

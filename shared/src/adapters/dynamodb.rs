@@ -668,6 +668,8 @@ impl JobStore for DynamoJobStore {
                 .filter(|s| !s.entries.is_empty())
                 .max_by(|a, b| a.entries[0].0.cmp(&b.entries[0].0));
             match newest.and_then(|stream| stream.entries.pop_front()) {
+                // A job whose status changed is in two status partitions for a moment.
+                Some(entry) if listed.iter().any(|(_, id)| *id == entry.1) => {}
                 Some(entry) => listed.push(entry),
                 None => break,
             }
@@ -722,8 +724,24 @@ impl IndexStream {
 }
 
 impl DynamoJobStore {
-    /// Reads the next `limit` entries of `stream`.
+    /// Reads `stream` on until it holds an entry or has none left: the merge may take the
+    /// newest entry only once every stream that is not exhausted shows its next one. A
+    /// read can come back empty with more to read (DynamoDB applies `Limit` before a
+    /// definition filter, and the previous page's last entry is dropped), so an empty read
+    /// reads on, four times as far each time.
     async fn read_on(&self, stream: &mut IndexStream, range: &ListRange, limit: usize) -> Result<(), StoreError> {
+        let mut limit = limit;
+        loop {
+            self.read_page(stream, range, limit).await?;
+            if !stream.entries.is_empty() || stream.exhausted {
+                return Ok(());
+            }
+            limit = (limit * 4).min(1000);
+        }
+    }
+
+    /// Reads the next `limit` entries of `stream`.
+    async fn read_page(&self, stream: &mut IndexStream, range: &ListRange, limit: usize) -> Result<(), StoreError> {
         let mut condition = "#partition = :partition".to_owned();
         let mut values = HashMap::from([(":partition".to_owned(), AttributeValue::S(stream.partition.clone()))]);
         // DynamoDB allows one condition on the sort key: BETWEEN is inclusive, so an

@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use lambda_http::{Request, RequestExt};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -105,7 +105,11 @@ pub fn parse_list_query(request: &Request) -> Result<ListQuery, ApiError> {
             .map(|value| {
                 DateTime::parse_from_rfc3339(value)
                     .map(|at| at.with_timezone(&Utc))
-                    .map_err(|_| invalid(name, "must be an RFC 3339 date-time, such as 2026-11-27T12:00:00Z"))
+                    .ok()
+                    // Positions compare as text: a year of other than four digits in UTC
+                    // would sort out of place.
+                    .filter(|at| (0..=9999).contains(&at.year()))
+                    .ok_or_else(|| invalid(name, "must be an RFC 3339 date-time, such as 2026-11-27T12:00:00Z"))
             })
             .transpose()
     };
@@ -214,14 +218,20 @@ pub fn open_list_token(owner: &Owner, filter: &JobFilter, token: &str) -> Result
     ListPosition::parse(&position).ok_or(ApiError::InvalidNextToken)
 }
 
-/// The `nextToken` of a log page: the log reader's own position, sealed to the caller,
-/// the job and the attempt.
+/// The `nextToken` of a log page: the attempt it reads and the log reader's own position
+/// in it, sealed to the caller and the job. It carries its attempt, so that a client
+/// following a job's log without naming an attempt stays on the attempt it was reading
+/// when a retry adds the next one.
 pub fn logs_token(owner: &Owner, job_id: &str, attempt: u32, position: &str) -> String {
-    issue(&["logs", owner.as_str(), job_id, &attempt.to_string()], position)
+    issue(&["logs", owner.as_str(), job_id], &format!("{attempt}/{position}"))
 }
 
-pub fn open_logs_token(owner: &Owner, job_id: &str, attempt: u32, token: &str) -> Result<String, ApiError> {
-    open(&["logs", owner.as_str(), job_id, &attempt.to_string()], token)
+/// The attempt and position of a log `nextToken` issued to this caller for this job.
+pub fn open_logs_token(owner: &Owner, job_id: &str, token: &str) -> Result<(u32, String), ApiError> {
+    let sealed = open(&["logs", owner.as_str(), job_id], token)?;
+    let (attempt, position) = sealed.split_once('/').ok_or(ApiError::InvalidNextToken)?;
+    let attempt = attempt.parse().map_err(|_| ApiError::InvalidNextToken)?;
+    Ok((attempt, position.to_owned()))
 }
 
 #[cfg(test)]
@@ -273,15 +283,12 @@ mod tests {
     }
 
     #[test]
-    fn a_logs_token_is_bound_to_job_and_attempt() {
-        let token = logs_token(&owner("alice"), "job-1", 1, "f/123");
-        assert_eq!(
-            open_logs_token(&owner("alice"), "job-1", 1, &token).expect("opens"),
-            "f/123"
-        );
-        assert!(open_logs_token(&owner("alice"), "job-1", 2, &token).is_err());
-        assert!(open_logs_token(&owner("alice"), "job-2", 1, &token).is_err());
-        assert!(open_logs_token(&owner("bob"), "job-1", 1, &token).is_err());
+    fn a_logs_token_is_bound_to_its_job_and_carries_its_attempt() {
+        let token = logs_token(&owner("alice"), "job-1", 2, "f/123");
+        let opened = open_logs_token(&owner("alice"), "job-1", &token).expect("opens");
+        assert_eq!(opened, (2, "f/123".to_owned()));
+        assert!(open_logs_token(&owner("alice"), "job-2", &token).is_err());
+        assert!(open_logs_token(&owner("bob"), "job-1", &token).is_err());
     }
 
     #[test]
