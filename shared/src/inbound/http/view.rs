@@ -180,15 +180,11 @@ impl AttemptView {
 impl JobView {
     /// The job as a list item: everything but its attempts.
     pub fn summary(job: &Job) -> Self {
-        Self {
-            attempts: Vec::new(),
-            ..Self::from(job)
-        }
+        Self::with_attempts(job, Vec::new())
     }
-}
 
-impl From<&Job> for JobView {
-    fn from(job: &Job) -> Self {
+    /// The job with `attempts` as given: list items leave them out without building them.
+    fn with_attempts(job: &Job, attempts: Vec<AttemptView>) -> Self {
         let current = job.current_attempt();
         Self {
             job_id: job.id.to_string(),
@@ -208,10 +204,16 @@ impl From<&Job> for JobView {
             },
             timeout_seconds: job.timeout.map(|t| t.as_secs()),
             cancel_requested_at: job.cancel_requested_at.map(rfc3339),
-            attempts: job.attempts.iter().map(|a| AttemptView::of(job, a)).collect(),
+            attempts,
             links: Links {
                 self_link: format!("/jobs/{}", job.id),
             },
         }
+    }
+}
+
+impl From<&Job> for JobView {
+    fn from(job: &Job) -> Self {
+        Self::with_attempts(job, job.attempts.iter().map(|a| AttemptView::of(job, a)).collect())
     }
 }
